@@ -1,0 +1,55 @@
+# Thin wrapper around meson + ninja.
+BUILD ?= build
+SANBUILD ?= build-san
+NINJA ?= ninja
+
+.PHONY: all deps check check-unit check-iotests check-sanitizers demo bench \
+        fuzz clean distclean
+
+all: $(BUILD)/build.ninja
+	$(NINJA) -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	./configure --builddir=$(BUILD)
+
+$(SANBUILD)/build.ninja:
+	./configure --builddir=$(SANBUILD) --enable-sanitizers
+
+deps:
+	scripts/install-deps
+
+# Everything: unit tests and iotests on the normal build, then the same
+# suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+check: deps
+	$(MAKE) all
+	$(MAKE) check-unit check-iotests
+	$(MAKE) check-sanitizers
+
+check-unit: all
+	meson test -C $(BUILD) --suite unit --print-errorlogs
+
+check-iotests: all
+	cd tests/qemu-iotests && QEMU_BUILD_DIR=$(abspath $(BUILD)) ./check -raw
+
+check-sanitizers: $(SANBUILD)/build.ninja
+	$(NINJA) -C $(SANBUILD)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    meson test -C $(SANBUILD) --suite unit --print-errorlogs
+	cd tests/qemu-iotests && \
+	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    QEMU_BUILD_DIR=$(abspath $(SANBUILD)) ./check -raw
+
+demo: deps
+	$(MAKE) all
+	scripts/demo.sh $(abspath $(BUILD))
+
+bench: deps
+	$(MAKE) all
+	tests/bench/run $(abspath $(BUILD))
+
+clean:
+	-$(NINJA) -C $(BUILD) clean
+	-$(NINJA) -C $(SANBUILD) clean
+
+distclean:
+	rm -rf $(BUILD) $(SANBUILD)

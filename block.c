@@ -1,0 +1,1510 @@
+/*
+ * Block layer core: driver registry, opening nodes, the node graph
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "block/block_int.h"
+#include "qemu/cutils.h"
+#include "qemu/error-report.h"
+#include "qemu/option.h"
+#include "qobject/qdict.h"
+#include "qobject/qjson.h"
+#include "qapi/error.h"
+
+static QLIST_HEAD(, BlockDriver) bdrv_drivers =
+    QLIST_HEAD_INITIALIZER(bdrv_drivers);
+static QTAILQ_HEAD(, BlockDriverState) all_bdrv_states =
+    QTAILQ_HEAD_INITIALIZER(all_bdrv_states);
+static uint64_t next_auto_node_id;
+
+/* Options every node understands; consumed by the core before the driver */
+static QemuOptsList bdrv_runtime_opts = {
+    .name = "bdrv_common",
+    QEMU_OPTS_LIST_INIT(bdrv_runtime_opts),
+    .desc = {
+        { .name = "node-name", .type = QEMU_OPT_STRING,
+          .help = "Node name of the block device node" },
+        { .name = "driver", .type = QEMU_OPT_STRING,
+          .help = "Block driver to use for the node" },
+        { .name = "read-only", .type = QEMU_OPT_BOOL,
+          .help = "Node is opened in read-only mode" },
+        { .name = "auto-read-only", .type = QEMU_OPT_BOOL,
+          .help = "Node can become read-only if opening read-write fails" },
+        { .name = "cache.direct", .type = QEMU_OPT_BOOL,
+          .help = "Bypass software writeback cache on the host" },
+        { .name = "cache.no-flush", .type = QEMU_OPT_BOOL,
+          .help = "Ignore flush requests" },
+        { .name = "discard", .type = QEMU_OPT_STRING,
+          .help = "discard operation (ignore/off, unmap/on)" },
+        { .name = "force-share", .type = QEMU_OPT_BOOL,
+          .help = "always accept other writers (default: off)" },
+        { .name = "detect-zeroes", .type = QEMU_OPT_STRING,
+          .help = "try to optimize zero writes (off, on, unmap)" },
+        { /* end of list */ }
+    },
+};
+
+QemuOptsList bdrv_create_opts_simple = {
+    .name = "simple-create-opts",
+    QEMU_OPTS_LIST_INIT(bdrv_create_opts_simple),
+    .desc = {
+        { .name = BLOCK_OPT_SIZE, .type = QEMU_OPT_SIZE,
+          .help = "Virtual disk size" },
+        { /* end of list */ }
+    },
+};
+
+const char *const BlkdebugEvent_str[BLKDBG__MAX] = {
+    [BLKDBG_L1_UPDATE] = "l1_update",
+    [BLKDBG_L1_GROW_ALLOC_TABLE] = "l1_grow_alloc_table",
+    [BLKDBG_L1_GROW_WRITE_TABLE] = "l1_grow_write_table",
+    [BLKDBG_L1_GROW_ACTIVATE_TABLE] = "l1_grow_activate_table",
+    [BLKDBG_L2_LOAD] = "l2_load",
+    [BLKDBG_L2_UPDATE] = "l2_update",
+    [BLKDBG_L2_UPDATE_COMPRESSED] = "l2_update_compressed",
+    [BLKDBG_L2_ALLOC_COW_READ] = "l2_alloc_cow_read",
+    [BLKDBG_L2_ALLOC_WRITE] = "l2_alloc_write",
+    [BLKDBG_READ_AIO] = "read_aio",
+    [BLKDBG_READ_BACKING_AIO] = "read_backing_aio",
+    [BLKDBG_READ_COMPRESSED] = "read_compressed",
+    [BLKDBG_WRITE_AIO] = "write_aio",
+    [BLKDBG_WRITE_COMPRESSED] = "write_compressed",
+    [BLKDBG_VMSTATE_LOAD] = "vmstate_load",
+    [BLKDBG_VMSTATE_SAVE] = "vmstate_save",
+    [BLKDBG_COW_READ] = "cow_read",
+    [BLKDBG_COW_WRITE] = "cow_write",
+    [BLKDBG_REFTABLE_LOAD] = "reftable_load",
+    [BLKDBG_REFTABLE_GROW] = "reftable_grow",
+    [BLKDBG_REFTABLE_UPDATE] = "reftable_update",
+    [BLKDBG_REFBLOCK_LOAD] = "refblock_load",
+    [BLKDBG_REFBLOCK_UPDATE] = "refblock_update",
+    [BLKDBG_REFBLOCK_UPDATE_PART] = "refblock_update_part",
+    [BLKDBG_REFBLOCK_ALLOC] = "refblock_alloc",
+    [BLKDBG_REFBLOCK_ALLOC_HOOKUP] = "refblock_alloc_hookup",
+    [BLKDBG_REFBLOCK_ALLOC_WRITE] = "refblock_alloc_write",
+    [BLKDBG_REFBLOCK_ALLOC_WRITE_BLOCKS] = "refblock_alloc_write_blocks",
+    [BLKDBG_REFBLOCK_ALLOC_WRITE_TABLE] = "refblock_alloc_write_table",
+    [BLKDBG_REFBLOCK_ALLOC_SWITCH_TABLE] = "refblock_alloc_switch_table",
+    [BLKDBG_CLUSTER_ALLOC] = "cluster_alloc",
+    [BLKDBG_CLUSTER_ALLOC_BYTES] = "cluster_alloc_bytes",
+    [BLKDBG_CLUSTER_FREE] = "cluster_free",
+    [BLKDBG_FLUSH_TO_OS] = "flush_to_os",
+    [BLKDBG_FLUSH_TO_DISK] = "flush_to_disk",
+    [BLKDBG_PWRITEV_RMW_HEAD] = "pwritev_rmw_head",
+    [BLKDBG_PWRITEV_RMW_AFTER_HEAD] = "pwritev_rmw_after_head",
+    [BLKDBG_PWRITEV_RMW_TAIL] = "pwritev_rmw_tail",
+    [BLKDBG_PWRITEV_RMW_AFTER_TAIL] = "pwritev_rmw_after_tail",
+    [BLKDBG_PWRITEV] = "pwritev",
+    [BLKDBG_PWRITEV_ZERO] = "pwritev_zero",
+    [BLKDBG_PWRITEV_DONE] = "pwritev_done",
+    [BLKDBG_EMPTY_IMAGE_PREPARE] = "empty_image_prepare",
+    [BLKDBG_L1_SHRINK_WRITE_TABLE] = "l1_shrink_write_table",
+    [BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS] = "l1_shrink_free_l2_clusters",
+    [BLKDBG_COR_WRITE] = "cor_write",
+    [BLKDBG_CLUSTER_ALLOC_SPACE] = "cluster_alloc_space",
+    [BLKDBG_NONE] = "none",
+};
+
+/* Registry */
+
+void bdrv_register(BlockDriver *bdrv)
+{
+    QLIST_INSERT_HEAD(&bdrv_drivers, bdrv, list);
+}
+
+void bdrv_init(void)
+{
+    /* Drivers register themselves from constructors (block_init) */
+}
+
+BlockDriver *bdrv_find_format(const char *format_name)
+{
+    BlockDriver *drv;
+
+    QLIST_FOREACH(drv, &bdrv_drivers, list) {
+        if (!strcmp(drv->format_name, format_name)) {
+            return drv;
+        }
+    }
+    return NULL;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void bdrv_iterate_format(void (*fn)(void *opaque, const char *name),
+                         void *opaque)
+{
+    BlockDriver *drv;
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    guint i;
+
+    QLIST_FOREACH(drv, &bdrv_drivers, list) {
+        g_ptr_array_add(names, (gpointer)drv->format_name);
+    }
+    qsort(names->pdata, names->len, sizeof(gpointer), compare_names);
+    for (i = 0; i < names->len; i++) {
+        fn(opaque, names->pdata[i]);
+    }
+}
+
+/* Length of a "proto:" prefix of @filename, 0 if it has none */
+static size_t protocol_prefix_len(const char *filename)
+{
+    const char *p = strchr(filename, ':');
+    const char *slash = strchr(filename, '/');
+
+    if (!p || p == filename || (slash && slash < p)) {
+        return 0;
+    }
+    return p - filename;
+}
+
+BlockDriver *bdrv_find_protocol(const char *filename,
+                                bool allow_protocol_prefix, Error **errp)
+{
+    BlockDriver *drv;
+    size_t len;
+
+    len = allow_protocol_prefix ? protocol_prefix_len(filename) : 0;
+    if (len == 0) {
+        return bdrv_find_format("file");
+    }
+    QLIST_FOREACH(drv, &bdrv_drivers, list) {
+        if (drv->protocol_name && strlen(drv->protocol_name) == len &&
+            !strncmp(drv->protocol_name, filename, len)) {
+            return drv;
+        }
+    }
+    error_setg(errp, "Unknown protocol '%.*s'", (int)len, filename);
+    return NULL;
+}
+
+/* The format whose probe scores @buf highest (raw scores 1) */
+static BlockDriver *bdrv_probe_all(const uint8_t *buf, int buf_size,
+                                   const char *filename)
+{
+    BlockDriver *drv, *best = NULL;
+    int score, best_score = 0;
+
+    QLIST_FOREACH(drv, &bdrv_drivers, list) {
+        if (drv->bdrv_probe) {
+            score = drv->bdrv_probe(buf, buf_size, filename);
+            if (score > best_score) {
+                best_score = score;
+                best = drv;
+            }
+        }
+    }
+    return best;
+}
+
+BlockDriver *bdrv_probe_format(const uint8_t *buf, int buf_size,
+                               const char *filename)
+{
+    return bdrv_probe_all(buf, buf_size, filename);
+}
+
+/* Option values */
+
+int prealloc_mode_from_str(const char *str)
+{
+    static const char *const names[] = {
+        [PREALLOC_MODE_OFF] = "off",
+        [PREALLOC_MODE_METADATA] = "metadata",
+        [PREALLOC_MODE_FALLOC] = "falloc",
+        [PREALLOC_MODE_FULL] = "full",
+    };
+    int i;
+
+    for (i = 0; i < PREALLOC_MODE__MAX; i++) {
+        if (!strcmp(str, names[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+const char *prealloc_mode_to_str(PreallocMode mode)
+{
+    static const char *const names[] = {
+        "off", "metadata", "falloc", "full"
+    };
+
+    assert(mode < PREALLOC_MODE__MAX);
+    return names[mode];
+}
+
+int bdrv_parse_aio(const char *mode, int *flags)
+{
+    if (!strcmp(mode, "threads")) {
+        /* default */
+    } else if (!strcmp(mode, "native")) {
+        *flags |= BDRV_O_NATIVE_AIO;
+    } else if (!strcmp(mode, "io_uring")) {
+        *flags |= BDRV_O_IO_URING;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+int bdrv_parse_cache_mode(const char *mode, int *flags, bool *writethrough)
+{
+    *flags &= ~BDRV_O_CACHE_MASK;
+
+    if (!strcmp(mode, "off") || !strcmp(mode, "none")) {
+        *writethrough = false;
+        *flags |= BDRV_O_NOCACHE;
+    } else if (!strcmp(mode, "directsync")) {
+        *writethrough = true;
+        *flags |= BDRV_O_NOCACHE;
+    } else if (!strcmp(mode, "writeback")) {
+        *writethrough = false;
+    } else if (!strcmp(mode, "unsafe")) {
+        *writethrough = false;
+        *flags |= BDRV_O_NO_FLUSH;
+    } else if (!strcmp(mode, "writethrough")) {
+        *writethrough = true;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+int bdrv_parse_discard_flags(const char *mode, int *flags)
+{
+    *flags &= ~BDRV_O_UNMAP;
+
+    if (!strcmp(mode, "off") || !strcmp(mode, "ignore")) {
+        /* do nothing */
+    } else if (!strcmp(mode, "on") || !strcmp(mode, "unmap")) {
+        *flags |= BDRV_O_UNMAP;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* Node lookup and naming */
+
+BlockDriverState *bdrv_find_node(const char *node_name)
+{
+    BlockDriverState *bs;
+
+    QTAILQ_FOREACH(bs, &all_bdrv_states, node_list) {
+        if (!strcmp(bs->node_name, node_name)) {
+            return bs;
+        }
+    }
+    return NULL;
+}
+
+const char *bdrv_get_node_name(const BlockDriverState *bs)
+{
+    return bs->node_name;
+}
+
+static bool bdrv_assign_node_name(BlockDriverState *bs, const char *name,
+                                  Error **errp)
+{
+    if (!name) {
+        snprintf(bs->node_name, sizeof(bs->node_name), "#block%03" PRIu64,
+                 next_auto_node_id++);
+        return true;
+    }
+    if (!name[0] || name[0] == '#' || strlen(name) >= sizeof(bs->node_name)) {
+        error_setg(errp, "Invalid node-name: '%s'", name);
+        return false;
+    }
+    if (bdrv_find_node(name)) {
+        error_setg(errp, "Duplicate nodes with node-name='%s'", name);
+        return false;
+    }
+    pstrcpy(bs->node_name, sizeof(bs->node_name), name);
+    return true;
+}
+
+static BlockDriverState *bdrv_new(void)
+{
+    BlockDriverState *bs = g_new0(BlockDriverState, 1);
+
+    bs->refcnt = 1;
+    bs->enable_write_cache = true;
+    QLIST_INIT(&bs->children);
+    QLIST_INIT(&bs->parents);
+    QLIST_INIT(&bs->tracked_requests);
+    QTAILQ_INSERT_TAIL(&all_bdrv_states, bs, node_list);
+    return bs;
+}
+
+/* Children */
+
+BdrvChild *bdrv_attach_child(BlockDriverState *parent,
+                             BlockDriverState *child_bs,
+                             const char *child_name, BdrvChildRole role,
+                             Error **errp)
+{
+    BdrvChild *child = g_new0(BdrvChild, 1);
+
+    *child = (BdrvChild) {
+        .bs = child_bs,
+        .parent = parent,
+        .name = g_strdup(child_name),
+        .role = role,
+    };
+    bdrv_ref(child_bs);
+    QLIST_INSERT_HEAD(&child_bs->parents, child, next_parent);
+    if (parent) {
+        QLIST_INSERT_HEAD(&parent->children, child, next);
+        if (role & BDRV_CHILD_COW) {
+            parent->backing = child;
+        } else if (!strcmp(child_name, "file")) {
+            parent->file = child;
+        }
+    }
+    return child;
+}
+
+void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
+{
+    if (!child) {
+        return;
+    }
+    if (parent) {
+        QLIST_REMOVE(child, next);
+        if (parent->file == child) {
+            parent->file = NULL;
+        }
+        if (parent->backing == child) {
+            parent->backing = NULL;
+        }
+    }
+    QLIST_REMOVE(child, next_parent);
+    bdrv_unref(child->bs);
+    g_free(child->name);
+    g_free(child);
+}
+
+static BlockDriverState *bdrv_open_inherit(const char *filename,
+                                           const char *reference,
+                                           QDict *options, int flags,
+                                           bool nested, Error **errp);
+
+/* Flags a child inherits from its parent */
+static int bdrv_child_flags(int parent_flags, int extra)
+{
+    int keep = BDRV_O_RDWR | BDRV_O_CACHE_MASK | BDRV_O_NATIVE_AIO |
+               BDRV_O_IO_URING | BDRV_O_UNMAP | BDRV_O_NO_IO |
+               BDRV_O_AUTO_RDONLY | BDRV_O_NO_SHARE | BDRV_O_CHECK;
+
+    return (parent_flags & keep) | extra;
+}
+
+BdrvChild *bdrv_open_child(const char *filename, QDict *options,
+                           const char *bdref_key,
+                           BlockDriverState *parent, BdrvChildRole role,
+                           int flags, bool allow_none, Error **errp)
+{
+    g_autofree char *prefix = g_strdup_printf("%s.", bdref_key);
+    g_autofree char *reference = NULL;
+    QDict *child_options = NULL;
+    BlockDriverState *bs;
+    BdrvChild *child;
+    const char *ref;
+
+    qdict_extract_subqdict(options, &child_options, prefix);
+    ref = qdict_get_try_str(options, bdref_key);
+    reference = g_strdup(ref);
+    qdict_del(options, bdref_key);
+
+    if (!filename && !reference && !qdict_size(child_options)) {
+        qobject_unref(child_options);
+        if (!allow_none) {
+            error_setg(errp, "A block device must be specified for \"%s\"",
+                       bdref_key);
+        }
+        return NULL;
+    }
+
+    bs = bdrv_open_inherit(filename, reference, child_options,
+                           bdrv_child_flags(parent->open_flags, flags),
+                           true, errp);
+    if (!bs) {
+        return NULL;
+    }
+    child = bdrv_attach_child(parent, bs, bdref_key, role, errp);
+    bdrv_unref(bs);
+    return child;
+}
+
+int bdrv_open_file_child(const char *filename, QDict *options,
+                         const char *bdref_key, BlockDriverState *parent,
+                         Error **errp)
+{
+    BdrvChildRole role = parent->drv->is_filter ?
+        (BDRV_CHILD_FILTERED | BDRV_CHILD_PRIMARY) :
+        (BDRV_CHILD_IMAGE | BDRV_CHILD_PRIMARY);
+    BdrvChild *child;
+
+    child = bdrv_open_child(filename, options, bdref_key, parent, role,
+                            BDRV_O_PROTOCOL, false, errp);
+    if (!child) {
+        return -EINVAL;
+    }
+    if (strcmp(bdref_key, "file")) {
+        parent->file = child;
+    }
+    return 0;
+}
+
+char *bdrv_get_full_backing_filename_from_filename(const char *base_path,
+                                                   const char *backing,
+                                                   Error **errp)
+{
+    g_autofree char *dir = NULL;
+
+    if (backing[0] == '\0' || protocol_prefix_len(backing) ||
+        g_path_is_absolute(backing)) {
+        return g_strdup(backing);
+    }
+    if (!base_path || !base_path[0] || protocol_prefix_len(base_path) ||
+        g_str_has_prefix(base_path, "json:")) {
+        error_setg(errp, "Cannot use relative backing file names for '%s'",
+                   base_path ? base_path : "");
+        return NULL;
+    }
+    dir = g_path_get_dirname(base_path);
+    return g_build_filename(dir, backing, NULL);
+}
+
+int bdrv_open_backing_file(BlockDriverState *bs, QDict *parent_options,
+                           const char *bdref_key, Error **errp)
+{
+    ERRP_GUARD();
+    g_autofree char *backing_filename = NULL;
+    g_autofree char *prefix = g_strdup_printf("%s.", bdref_key);
+    QDict *options = NULL;
+    const char *ref;
+    BdrvChild *child;
+    BlockDriverState *backing_bs;
+    int flags;
+
+    qdict_extract_subqdict(parent_options, &options, prefix);
+    ref = qdict_get_try_str(parent_options, bdref_key);
+    if (ref && !ref[0]) {
+        /* "backing": "" (null) disables the backing file */
+        qdict_del(parent_options, bdref_key);
+        qobject_unref(options);
+        return 0;
+    }
+    if (!ref && !qdict_size(options) &&
+        ((bs->open_flags & BDRV_O_NO_BACKING) || !bs->backing_file[0])) {
+        qobject_unref(options);
+        return 0;
+    }
+
+    if (!ref && !qdict_haskey(options, "file.filename") &&
+        !qdict_haskey(options, "filename") && bs->backing_file[0]) {
+        backing_filename = bdrv_get_full_backing_filename_from_filename(
+            bs->filename, bs->backing_file, errp);
+        if (!backing_filename) {
+            qobject_unref(options);
+            return -EINVAL;
+        }
+        if (bs->backing_format[0] && !qdict_haskey(options, "driver")) {
+            qdict_put_str(options, "driver", bs->backing_format);
+        }
+    }
+
+    /* Backing files are read-only unless a commit job asks otherwise */
+    flags = bdrv_child_flags(bs->open_flags, 0) & ~BDRV_O_RDWR;
+    backing_bs = bdrv_open_inherit(backing_filename,
+                                   ref ? g_strdup(ref) : NULL, options,
+                                   flags, true, errp);
+    qdict_del(parent_options, bdref_key);
+    if (!backing_bs) {
+        error_prepend(errp, "Could not open backing file: ");
+        return -EINVAL;
+    }
+    child = bdrv_attach_child(bs, backing_bs, bdref_key, BDRV_CHILD_COW,
+                              errp);
+    bdrv_unref(backing_bs);
+    if (!child) {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Length */
+
+int bdrv_refresh_total_sectors(BlockDriverState *bs, int64_t hint)
+{
+    BlockDriver *drv = bs->drv;
+    int64_t len;
+
+    if (!drv) {
+        return -ENOMEDIUM;
+    }
+    len = hint;
+    if (drv->bdrv_getlength) {
+        len = drv->bdrv_getlength(bs);
+        if (len < 0) {
+            return len;
+        }
+    } else if (bs->file) {
+        len = bdrv_getlength(bs->file->bs);
+        if (len < 0) {
+            return len;
+        }
+    }
+    bs->total_bytes = len;
+    bs->total_sectors = DIV_ROUND_UP(len, BDRV_SECTOR_SIZE);
+    return 0;
+}
+
+int64_t bdrv_getlength(BlockDriverState *bs)
+{
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
+    return bs->total_bytes;
+}
+
+int64_t bdrv_nb_sectors(BlockDriverState *bs)
+{
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
+    return bs->total_sectors;
+}
+
+int64_t bdrv_get_allocated_file_size(BlockDriverState *bs)
+{
+    BlockDriver *drv = bs->drv;
+    BdrvChild *child;
+    int64_t sum = 0, ret;
+
+    if (!drv) {
+        return -ENOMEDIUM;
+    }
+    if (drv->bdrv_get_allocated_file_size) {
+        return drv->bdrv_get_allocated_file_size(bs);
+    }
+    /* Sum of the storage children (not backing files) */
+    QLIST_FOREACH(child, &bs->children, next) {
+        if (child->role & BDRV_CHILD_COW) {
+            continue;
+        }
+        ret = bdrv_get_allocated_file_size(child->bs);
+        if (ret < 0) {
+            return ret;
+        }
+        sum += ret;
+    }
+    return QLIST_EMPTY(&bs->children) ? -ENOTSUP : sum;
+}
+
+/* Limits */
+
+void bdrv_refresh_limits(BlockDriverState *bs, Error **errp)
+{
+    BlockDriver *drv = bs->drv;
+    BdrvChild *c;
+    bool have_limits = false;
+
+    memset(&bs->bl, 0, sizeof(bs->bl));
+    if (!drv) {
+        return;
+    }
+    /* Inherit from the data children: the strictest of them */
+    QLIST_FOREACH(c, &bs->children, next) {
+        BlockLimits *cl = &c->bs->bl;
+
+        if (!(c->role & (BDRV_CHILD_DATA | BDRV_CHILD_FILTERED |
+                         BDRV_CHILD_METADATA))) {
+            continue;
+        }
+        if (drv->is_filter || (c->role & BDRV_CHILD_FILTERED)) {
+            bs->bl.request_alignment = MAX(bs->bl.request_alignment,
+                                           cl->request_alignment);
+            bs->bl.max_transfer = MIN_NON_ZERO(bs->bl.max_transfer,
+                                               cl->max_transfer);
+        }
+        bs->bl.min_mem_alignment = MAX(bs->bl.min_mem_alignment,
+                                       cl->min_mem_alignment);
+        bs->bl.opt_mem_alignment = MAX(bs->bl.opt_mem_alignment,
+                                       cl->opt_mem_alignment);
+        bs->bl.max_iov = have_limits ? MIN(bs->bl.max_iov, cl->max_iov)
+                                     : cl->max_iov;
+        bs->bl.opt_transfer = MAX(bs->bl.opt_transfer, cl->opt_transfer);
+        have_limits = true;
+    }
+    if (!have_limits) {
+        bs->bl.min_mem_alignment = 512;
+        bs->bl.opt_mem_alignment = qemu_real_host_page_size();
+        bs->bl.max_iov = IOV_MAX;
+    }
+    if (drv->bdrv_refresh_limits) {
+        drv->bdrv_refresh_limits(bs, errp);
+    }
+    if (!bs->bl.request_alignment) {
+        bs->bl.request_alignment = 1;
+    }
+    if (!bs->bl.max_iov) {
+        bs->bl.max_iov = IOV_MAX;
+    }
+}
+
+/* Filenames */
+
+static bool bdrv_options_describe_only_filename(QDict *opts)
+{
+    const QDictEntry *e;
+
+    for (e = qdict_first(opts); e; e = qdict_next(opts, e)) {
+        const char *key = qdict_entry_key(e);
+
+        if (strcmp(key, "driver") && strcmp(key, "filename") &&
+            !g_str_has_prefix(key, "file.") && strcmp(key, "file")) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void bdrv_refresh_filename(BlockDriverState *bs)
+{
+    BlockDriver *drv = bs->drv;
+    BdrvChild *child;
+
+    if (!drv) {
+        return;
+    }
+    QLIST_FOREACH(child, &bs->children, next) {
+        bdrv_refresh_filename(child->bs);
+    }
+
+    bs->exact_filename[0] = '\0';
+    if (drv->bdrv_refresh_filename) {
+        drv->bdrv_refresh_filename(bs);
+    } else if (bs->file && bdrv_options_describe_only_filename(bs->options)) {
+        /* A format or filter over a plain file is named by that file */
+        pstrcpy(bs->exact_filename, sizeof(bs->exact_filename),
+                bs->file->bs->exact_filename);
+    }
+
+    if (bs->exact_filename[0]) {
+        pstrcpy(bs->filename, sizeof(bs->filename), bs->exact_filename);
+    } else if (bs->options) {
+        g_autoptr(QObject) nested = NULL;
+        g_autoptr(GString) json = NULL;
+
+        nested = qdict_crumple(bs->options, NULL);
+        if (nested) {
+            json = qobject_to_json(nested);
+            snprintf(bs->filename, sizeof(bs->filename), "json:%s",
+                     json->str);
+        }
+    }
+}
+
+const char *bdrv_get_filename(BlockDriverState *bs)
+{
+    return bs->filename;
+}
+
+/* Opening */
+
+static void bdrv_warn_probed_raw(const char *filename)
+{
+    error_printf("WARNING: Image format was not specified for '%s' and "
+                 "probing guessed raw.\n"
+                 "         Automatically detecting the format is dangerous "
+                 "for raw images, write operations on block 0 will be "
+                 "restricted.\n"
+                 "         Specify the 'raw' format explicitly to remove "
+                 "the restrictions.\n", filename);
+}
+
+/*
+ * Merge "json:{...}" into @options: the JSON's (flattened, stringified)
+ * entries, with explicit options taking precedence.
+ */
+static bool bdrv_merge_json_filename(const char *filename, QDict *options,
+                                     Error **errp)
+{
+    g_autoptr(QObject) obj = NULL;
+    QDict *dict;
+
+    obj = qobject_from_json(filename + strlen("json:"), errp);
+    if (!obj) {
+        error_prepend(errp, "Could not parse the JSON options: ");
+        return false;
+    }
+    dict = qobject_to(QDict, obj);
+    if (!dict) {
+        error_setg(errp, "Invalid JSON object given");
+        return false;
+    }
+    qdict_flatten(dict);
+    qdict_stringify(dict);
+    qdict_join(options, dict, false);
+    return true;
+}
+
+/* Take the node-wide options (read-only, cache.*, ...) into @flags */
+static bool bdrv_absorb_common_options(BlockDriverState *bs, QDict *options,
+                                       int *flags, char **node_name,
+                                       Error **errp)
+{
+    QemuOpts *opts = qemu_opts_create(&bdrv_runtime_opts, NULL, 0,
+                                      &error_abort);
+    const char *value;
+    bool ok = false;
+
+    /* "driver" stays in @options for the caller */
+    value = qdict_get_try_str(options, "driver");
+    if (value) {
+        qdict_del(options, "driver");
+    }
+    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
+        goto out;
+    }
+    if (qemu_opt_find(opts, "read-only")) {
+        if (qemu_opt_get_bool(opts, "read-only", false)) {
+            *flags &= ~BDRV_O_RDWR;
+        } else {
+            *flags |= BDRV_O_RDWR;
+        }
+    }
+    if (qemu_opt_find(opts, "cache.direct")) {
+        *flags &= ~BDRV_O_NOCACHE;
+        if (qemu_opt_get_bool(opts, "cache.direct", false)) {
+            *flags |= BDRV_O_NOCACHE;
+        }
+    }
+    if (qemu_opt_find(opts, "cache.no-flush")) {
+        *flags &= ~BDRV_O_NO_FLUSH;
+        if (qemu_opt_get_bool(opts, "cache.no-flush", false)) {
+            *flags |= BDRV_O_NO_FLUSH;
+        }
+    }
+    value = qemu_opt_get(opts, "discard");
+    if (value && bdrv_parse_discard_flags(value, flags) < 0) {
+        error_setg(errp, "Invalid discard option");
+        goto out;
+    }
+    value = qemu_opt_get(opts, "detect-zeroes");
+    if (value && strcmp(value, "off")) {
+        error_setg(errp, "detect-zeroes=%s is not supported", value);
+        goto out;
+    }
+    *node_name = g_strdup(qemu_opt_get(opts, "node-name"));
+    ok = true;
+out:
+    qemu_opts_del(opts);
+    return ok;
+}
+
+/* Error for options nobody consumed */
+static void bdrv_report_unused_options(BlockDriverState *bs, QDict *options,
+                                       Error **errp)
+{
+    const QDictEntry *e = qdict_first(options);
+    const char *key = qdict_entry_key(e);
+
+    if (bs->drv->protocol_name) {
+        error_setg(errp, "Block protocol '%s' doesn't support the option "
+                   "'%s'", bs->drv->format_name, key);
+    } else {
+        error_setg(errp, "Block format '%s' does not support the option "
+                   "'%s'", bs->drv->format_name, key);
+    }
+}
+
+/*
+ * Open @drv on @bs with @options (flat strings).  On success @bs->options
+ * records what the node was opened with.
+ */
+static int bdrv_open_driver(BlockDriverState *bs, BlockDriver *drv,
+                            QDict *options, int flags, Error **errp)
+{
+    int ret;
+
+    bs->drv = drv;
+    bs->open_flags = flags;
+    bs->read_only = !(flags & BDRV_O_RDWR);
+    bs->opaque = g_malloc0(drv->instance_size ? drv->instance_size : 1);
+
+    ret = drv->bdrv_open ? drv->bdrv_open(bs, options, flags, errp) : 0;
+    if (ret < 0) {
+        goto fail;
+    }
+    bs->supported_write_flags |= drv->supported_write_flags;
+    bs->supported_zero_flags |= drv->supported_zero_flags;
+
+    ret = bdrv_refresh_total_sectors(bs, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not refresh total sector count");
+        goto fail_close;
+    }
+    bdrv_refresh_limits(bs, errp);
+    if (!is_power_of_2(bs->bl.request_alignment)) {
+        error_setg(errp, "Driver %s set invalid request alignment %" PRIu32,
+                   drv->format_name, bs->bl.request_alignment);
+        ret = -EINVAL;
+        goto fail_close;
+    }
+    return 0;
+
+fail_close:
+    if (drv->bdrv_close) {
+        drv->bdrv_close(bs);
+    }
+fail:
+    while (!QLIST_EMPTY(&bs->children)) {
+        bdrv_unref_child(bs, QLIST_FIRST(&bs->children));
+    }
+    g_free(bs->opaque);
+    bs->opaque = NULL;
+    bs->drv = NULL;
+    return ret;
+}
+
+/*
+ * The core of bdrv_open().  @nested: a child being opened for a parent
+ * (the probing warning is printed for user-named images only when the
+ * parent did not ask for silence with BDRV_O_NO_PROBE_WARNING).
+ */
+static BlockDriverState *bdrv_open_inherit(const char *filename,
+                                           const char *reference,
+                                           QDict *options, int flags,
+                                           bool nested, Error **errp)
+{
+    ERRP_GUARD();
+    BlockDriverState *bs = NULL, *file_bs = NULL;
+    BlockDriver *drv = NULL;
+    g_autofree char *node_name = NULL;
+    g_autofree char *user_filename = NULL;
+    g_autoptr(QDict) opened_options = NULL;
+    const char *drvname;
+    bool probed = false;
+    bool protocol = flags & BDRV_O_PROTOCOL;
+    bool warn_probe = !(flags & BDRV_O_NO_PROBE_WARNING);
+    int ret;
+
+    flags &= ~(BDRV_O_PROTOCOL | BDRV_O_NO_PROBE_WARNING);
+    if (!options) {
+        options = qdict_new();
+    }
+
+    if (reference) {
+        if (filename || qdict_size(options)) {
+            error_setg(errp, "Cannot reference an existing block device with "
+                       "additional options or a new filename");
+            goto fail_options;
+        }
+        bs = bdrv_find_node(reference);
+        if (!bs) {
+            error_setg(errp, "Cannot find device=\'\' nor node-name=\'%s\'",
+                       reference);
+            goto fail_options;
+        }
+        bdrv_ref(bs);
+        qobject_unref(options);
+        return bs;
+    }
+
+    if (filename && g_str_has_prefix(filename, "json:")) {
+        if (!bdrv_merge_json_filename(filename, options, errp)) {
+            goto fail_options;
+        }
+        filename = NULL;
+    }
+    if (filename && qdict_haskey(options, "filename")) {
+        error_setg(errp, "Cannot specify both filename and options filename");
+        goto fail_options;
+    }
+    user_filename = g_strdup(filename ? filename :
+                             qdict_get_try_str(options, "filename"));
+
+    drvname = qdict_get_try_str(options, "driver");
+    if (drvname) {
+        drv = bdrv_find_format(drvname);
+        if (!drv) {
+            error_setg(errp, "Unknown driver '%s'", drvname);
+            goto fail_options;
+        }
+    } else if (protocol) {
+        const char *fname = filename ? filename
+                                     : qdict_get_try_str(options, "filename");
+        if (!fname) {
+            error_setg(errp, "Must specify either driver or filename");
+            goto fail_options;
+        }
+        drv = bdrv_find_protocol(fname, true, errp);
+        if (!drv) {
+            goto fail_options;
+        }
+    }
+
+    /* Turn the filename into options for protocol drivers */
+    if (filename && (protocol || (drv && drv->protocol_name))) {
+        if (!drv) {
+            drv = bdrv_find_protocol(filename, true, errp);
+            if (!drv) {
+                goto fail_options;
+            }
+        }
+        if (drv->bdrv_parse_filename) {
+            Error *local_err = NULL;
+
+            drv->bdrv_parse_filename(filename, options, &local_err);
+            if (local_err) {
+                error_propagate(errp, local_err);
+                goto fail_options;
+            }
+        } else {
+            qdict_put_str(options, "filename", filename);
+        }
+        filename = NULL;
+    }
+
+    bs = bdrv_new();
+    if (!bdrv_absorb_common_options(bs, options, &flags, &node_name, errp)) {
+        goto fail;
+    }
+    if (!bdrv_assign_node_name(bs, node_name, errp)) {
+        goto fail;
+    }
+    bs->open_flags = flags;
+    bs->read_only = !(flags & BDRV_O_RDWR);
+
+    /*
+     * A format (or an unknown format to probe) sits on a protocol node:
+     * open it first, then probe its first bytes if needed.
+     */
+    if (!drv || !drv->protocol_name) {
+        QDict *file_options = NULL;
+        const char *file_ref;
+
+        if (drv && !drv->bdrv_probe && drv->is_filter &&
+            !qdict_haskey(options, "file") &&
+            !qdict_count_prefixed_entries(options, "file.") && !filename) {
+            /* A filter that opens its own named children */
+            goto open_driver;
+        }
+        qdict_extract_subqdict(options, &file_options, "file.");
+        file_ref = qdict_get_try_str(options, "file");
+        if (filename || file_ref || qdict_size(file_options)) {
+            file_bs = bdrv_open_inherit(filename,
+                                        file_ref ? g_strdup(file_ref) : NULL,
+                                        file_options,
+                                        bdrv_child_flags(flags,
+                                                         BDRV_O_PROTOCOL),
+                                        true, errp);
+            qdict_del(options, "file");
+            if (!file_bs) {
+                goto fail;
+            }
+            file_options = NULL;
+        } else {
+            qobject_unref(file_options);
+            file_options = NULL;
+        }
+
+        if (!drv) {
+            uint8_t buf[BLOCK_PROBE_BUF_SIZE];
+            BdrvChild *probe_child;
+            int64_t len;
+            int n;
+
+            if (!file_bs) {
+                error_setg(errp, "Must specify either driver or filename");
+                goto fail;
+            }
+            /* Read through a temporary child edge of the new node */
+            probe_child = bdrv_attach_child(bs, file_bs, "probe",
+                                            BDRV_CHILD_DATA, errp);
+            len = bdrv_getlength(file_bs);
+            n = len < 0 ? 0 : MIN(len, (int64_t)sizeof(buf));
+            memset(buf, 0, sizeof(buf));
+            ret = n ? bdrv_pread(probe_child, 0, n, buf, 0) : 0;
+            bdrv_unref_child(bs, probe_child);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Could not read image for "
+                                 "determining its format");
+                goto fail;
+            }
+            drv = bdrv_probe_all(buf, n, user_filename);
+            if (!drv) {
+                error_setg(errp, "Could not determine image format: No "
+                           "compatible driver found");
+                goto fail;
+            }
+            probed = true;
+        }
+        if (file_bs) {
+            /* The driver attaches it as its "file" child by reference */
+            qdict_put_str(options, "file", file_bs->node_name);
+        }
+    }
+
+open_driver:
+    opened_options = qdict_clone_shallow(options);
+    qdict_put_str(opened_options, "driver", drv->format_name);
+    bs->probed = probed;
+    ret = bdrv_open_driver(bs, drv, options, flags, errp);
+    if (ret < 0) {
+        if (file_bs && !*errp) {
+            error_setg_errno(errp, -ret, "Could not open '%s'",
+                             user_filename ? user_filename : "");
+        }
+        goto fail;
+    }
+    if (qdict_size(options)) {
+        bdrv_report_unused_options(bs, options, errp);
+        goto fail_close;
+    }
+
+    /* Remember the options, with child references replaced by contents */
+    qdict_del(opened_options, "file");
+    bs->options = g_steal_pointer(&opened_options);
+    {
+        BdrvChild *child;
+
+        QLIST_FOREACH(child, &bs->children, next) {
+            const QDictEntry *e;
+            g_autofree char *prefix = g_strdup_printf("%s.", child->name);
+
+            qdict_del(bs->options, child->name);
+            if (!child->bs->options) {
+                continue;
+            }
+            for (e = qdict_first(child->bs->options); e;
+                 e = qdict_next(child->bs->options, e)) {
+                g_autofree char *key = g_strconcat(prefix,
+                                                   qdict_entry_key(e), NULL);
+                if (!qdict_haskey(bs->options, key)) {
+                    qdict_put_obj(bs->options, key,
+                                  qobject_ref(qdict_entry_value(e)));
+                }
+            }
+        }
+    }
+    bdrv_refresh_filename(bs);
+    if (!bs->filename[0] && user_filename) {
+        pstrcpy(bs->filename, sizeof(bs->filename), user_filename);
+    }
+
+    if (probed && !strcmp(drv->format_name, "raw") && warn_probe) {
+        bdrv_warn_probed_raw(user_filename ? user_filename : bs->filename);
+    }
+    if (file_bs) {
+        bdrv_unref(file_bs);
+    }
+    qobject_unref(options);
+    (void)nested;
+    return bs;
+
+fail_close:
+    if (bs->drv) {
+        if (bs->drv->bdrv_close) {
+            bs->drv->bdrv_close(bs);
+        }
+        while (!QLIST_EMPTY(&bs->children)) {
+            bdrv_unref_child(bs, QLIST_FIRST(&bs->children));
+        }
+        g_free(bs->opaque);
+        bs->opaque = NULL;
+        bs->drv = NULL;
+    }
+fail:
+    if (file_bs) {
+        bdrv_unref(file_bs);
+    }
+    if (bs) {
+        bdrv_unref(bs);
+    }
+fail_options:
+    qobject_unref(options);
+    return NULL;
+}
+
+BlockDriverState *bdrv_open(const char *filename, const char *reference,
+                            QDict *options, int flags, Error **errp)
+{
+    return bdrv_open_inherit(filename, reference, options, flags, false,
+                             errp);
+}
+
+void bdrv_ref(BlockDriverState *bs)
+{
+    bs->refcnt++;
+}
+
+static void bdrv_close(BlockDriverState *bs)
+{
+    if (bs->drv) {
+        bdrv_drain_all();
+        if (bs->drv->bdrv_close) {
+            bs->drv->bdrv_close(bs);
+        }
+    }
+    while (!QLIST_EMPTY(&bs->children)) {
+        bdrv_unref_child(bs, QLIST_FIRST(&bs->children));
+    }
+    g_free(bs->opaque);
+    bs->opaque = NULL;
+    bs->drv = NULL;
+    qobject_unref(bs->options);
+    qobject_unref(bs->explicit_options);
+    qobject_unref(bs->full_open_options);
+    bs->options = bs->explicit_options = bs->full_open_options = NULL;
+}
+
+void bdrv_unref(BlockDriverState *bs)
+{
+    if (!bs) {
+        return;
+    }
+    assert(bs->refcnt > 0);
+    if (--bs->refcnt == 0) {
+        if (bs->drv && !(bs->open_flags & BDRV_O_INACTIVE) &&
+            !bs->read_only) {
+            bdrv_flush(bs);
+        }
+        bdrv_close(bs);
+        QTAILQ_REMOVE(&all_bdrv_states, bs, node_list);
+        g_free(bs);
+    }
+}
+
+bool bdrv_any_in_flight(void)
+{
+    BlockDriverState *bs;
+
+    QTAILQ_FOREACH(bs, &all_bdrv_states, node_list) {
+        if (bs->in_flight) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void bdrv_close_all(void)
+{
+    bdrv_drain_all();
+}
+
+/* Reopen */
+
+int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp)
+{
+    ERRP_GUARD();
+    BlockDriver *drv = bs->drv;
+    BDRVReopenState state;
+    g_autofree char *node_name = NULL;
+    int ret;
+
+    if (!opts) {
+        opts = qdict_new();
+    }
+    if (!drv) {
+        qobject_unref(opts);
+        error_setg(errp, "No medium inserted");
+        return -ENOMEDIUM;
+    }
+    if (!bdrv_absorb_common_options(bs, opts, &flags, &node_name, errp)) {
+        qobject_unref(opts);
+        return -EINVAL;
+    }
+    if (node_name && strcmp(node_name, bs->node_name)) {
+        error_setg(errp, "Cannot change the option 'node-name'");
+        qobject_unref(opts);
+        return -EINVAL;
+    }
+
+    bdrv_drain_all();
+    if (!(flags & BDRV_O_RDWR) && !bs->read_only) {
+        ret = bdrv_flush(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Error flushing drive");
+            qobject_unref(opts);
+            return ret;
+        }
+    }
+
+    state = (BDRVReopenState) {
+        .bs = bs,
+        .flags = flags,
+        .read_only = !(flags & BDRV_O_RDWR),
+        .options = opts,
+    };
+    if (drv->bdrv_reopen_prepare) {
+        ret = drv->bdrv_reopen_prepare(&state, errp);
+        if (ret < 0) {
+            qobject_unref(opts);
+            return ret;
+        }
+    } else if (qdict_size(opts)) {
+        error_setg(errp, "Block format '%s' used by node '%s' does not "
+                   "support reopening files", drv->format_name,
+                   bs->node_name);
+        qobject_unref(opts);
+        return -ENOTSUP;
+    }
+    if (qdict_size(opts)) {
+        const char *key = qdict_entry_key(qdict_first(opts));
+
+        if (drv->bdrv_reopen_abort) {
+            drv->bdrv_reopen_abort(&state);
+        }
+        error_setg(errp, "Cannot change the option '%s'", key);
+        qobject_unref(opts);
+        return -EINVAL;
+    }
+
+    /* Children follow the parent's read-only and cache state */
+    {
+        BdrvChild *child;
+
+        QLIST_FOREACH(child, &bs->children, next) {
+            int child_flags;
+
+            if (child->role & BDRV_CHILD_COW) {
+                continue;
+            }
+            child_flags = (child->bs->open_flags & ~(BDRV_O_RDWR |
+                                                     BDRV_O_CACHE_MASK)) |
+                          (flags & (BDRV_O_RDWR | BDRV_O_CACHE_MASK));
+            if (child_flags != child->bs->open_flags) {
+                ret = bdrv_reopen(child->bs, NULL, child_flags, errp);
+                if (ret < 0) {
+                    if (drv->bdrv_reopen_abort) {
+                        drv->bdrv_reopen_abort(&state);
+                    }
+                    qobject_unref(opts);
+                    return ret;
+                }
+            }
+        }
+    }
+
+    if (drv->bdrv_reopen_commit) {
+        drv->bdrv_reopen_commit(&state);
+    }
+    bs->open_flags = flags;
+    bs->read_only = state.read_only;
+    bdrv_refresh_limits(bs, NULL);
+    qobject_unref(opts);
+    return 0;
+}
+
+int bdrv_reopen_set_read_only(BlockDriverState *bs, bool read_only,
+                              Error **errp)
+{
+    int flags = bs->open_flags & ~BDRV_O_RDWR;
+
+    if (!read_only) {
+        flags |= BDRV_O_RDWR;
+    }
+    return bdrv_reopen(bs, NULL, flags, errp);
+}
+
+/* Queries */
+
+bool bdrv_is_read_only(BlockDriverState *bs)
+{
+    return bs->read_only;
+}
+
+int bdrv_get_flags(BlockDriverState *bs)
+{
+    return bs->open_flags;
+}
+
+const char *bdrv_get_format_name(BlockDriverState *bs)
+{
+    return bs->drv ? bs->drv->format_name : NULL;
+}
+
+int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
+{
+    BlockDriver *drv = bs->drv;
+
+    memset(bdi, 0, sizeof(*bdi));
+    if (!drv) {
+        return -ENOMEDIUM;
+    }
+    if (!drv->bdrv_get_info) {
+        if (drv->is_filter && bs->file) {
+            return bdrv_get_info(bs->file->bs, bdi);
+        }
+        return -ENOTSUP;
+    }
+    return drv->bdrv_get_info(bs, bdi);
+}
+
+bool bdrv_is_encrypted(BlockDriverState *bs)
+{
+    return bs->encrypted;
+}
+
+BlockDriverState *bdrv_filter_or_cow_bs(BlockDriverState *bs)
+{
+    if (bs->backing) {
+        return bs->backing->bs;
+    }
+    if (bs->drv && bs->drv->is_filter && bs->file) {
+        return bs->file->bs;
+    }
+    return NULL;
+}
+
+BlockDriverState *bdrv_backing_chain_next(BlockDriverState *bs)
+{
+    return bs->backing ? bs->backing->bs : NULL;
+}
+
+bool bdrv_supports_compressed_writes(BlockDriverState *bs)
+{
+    return bs->drv && bs->drv->bdrv_co_pwritev_compressed;
+}
+
+/* Creation */
+
+typedef struct CreateCo {
+    BlockDriver *drv;
+    const char *filename;
+    QemuOpts *opts;
+    Error **errp;
+    int ret;
+} CreateCo;
+
+static void coroutine_fn bdrv_create_co_entry(void *opaque)
+{
+    CreateCo *cco = opaque;
+
+    cco->ret = cco->drv->bdrv_co_create_opts(cco->drv, cco->filename,
+                                             cco->opts, cco->errp);
+}
+
+int bdrv_create(BlockDriver *drv, const char *filename, QemuOpts *opts,
+                Error **errp)
+{
+    CreateCo cco = {
+        .drv = drv,
+        .filename = filename,
+        .opts = opts,
+        .errp = errp,
+        .ret = -EINPROGRESS,
+    };
+
+    if (!drv->bdrv_co_create_opts) {
+        error_setg(errp, "Driver '%s' does not support image creation",
+                   drv->format_name);
+        return -ENOTSUP;
+    }
+    if (qemu_in_coroutine()) {
+        bdrv_create_co_entry(&cco);
+    } else {
+        qemu_coroutine_enter(qemu_coroutine_create(bdrv_create_co_entry,
+                                                   &cco));
+        AIO_WAIT_WHILE(NULL, cco.ret == -EINPROGRESS);
+    }
+    return cco.ret;
+}
+
+int bdrv_create_file(const char *filename, QemuOpts *opts, Error **errp)
+{
+    BlockDriver *drv;
+
+    drv = bdrv_find_protocol(filename, true, errp);
+    if (!drv) {
+        return -ENOENT;
+    }
+    return bdrv_create(drv, filename, opts, errp);
+}
+
+/* Debugging hooks: forwarded down the graph to whoever implements them */
+
+void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent event)
+{
+    if (bs && bs->drv && bs->drv->bdrv_debug_event) {
+        bs->drv->bdrv_debug_event(bs, event);
+    }
+}
+
+static BlockDriverState *bdrv_find_debug_node(BlockDriverState *bs)
+{
+    while (bs && bs->drv && !bs->drv->bdrv_debug_breakpoint) {
+        bs = bs->file ? bs->file->bs : NULL;
+    }
+    return bs && bs->drv ? bs : NULL;
+}
+
+int bdrv_debug_breakpoint(BlockDriverState *bs, const char *event,
+                          const char *tag)
+{
+    bs = bdrv_find_debug_node(bs);
+    return bs ? bs->drv->bdrv_debug_breakpoint(bs, event, tag) : -ENOTSUP;
+}
+
+int bdrv_debug_remove_breakpoint(BlockDriverState *bs, const char *tag)
+{
+    bs = bdrv_find_debug_node(bs);
+    return bs ? bs->drv->bdrv_debug_remove_breakpoint(bs, tag) : -ENOTSUP;
+}
+
+int bdrv_debug_resume(BlockDriverState *bs, const char *tag)
+{
+    bs = bdrv_find_debug_node(bs);
+    return bs ? bs->drv->bdrv_debug_resume(bs, tag) : -ENOTSUP;
+}
+
+bool bdrv_debug_is_suspended(BlockDriverState *bs, const char *tag)
+{
+    bs = bdrv_find_debug_node(bs);
+    return bs ? bs->drv->bdrv_debug_is_suspended(bs, tag) : false;
+}
+
+/* Buffers */
+
+size_t bdrv_opt_mem_align(BlockDriverState *bs)
+{
+    if (!bs || !bs->drv || !bs->bl.opt_mem_alignment) {
+        return qemu_real_host_page_size();
+    }
+    return bs->bl.opt_mem_alignment;
+}
+
+size_t bdrv_min_mem_align(BlockDriverState *bs)
+{
+    if (!bs || !bs->drv || !bs->bl.min_mem_alignment) {
+        return qemu_real_host_page_size();
+    }
+    return bs->bl.min_mem_alignment;
+}
+
+void *qemu_blockalign(BlockDriverState *bs, size_t size)
+{
+    return qemu_memalign(bdrv_opt_mem_align(bs), size ? size : 1);
+}
+
+void *qemu_blockalign0(BlockDriverState *bs, size_t size)
+{
+    void *p = qemu_blockalign(bs, size);
+
+    memset(p, 0, size);
+    return p;
+}
+
+void *qemu_try_blockalign(BlockDriverState *bs, size_t size)
+{
+    return qemu_try_memalign(bdrv_opt_mem_align(bs), size ? size : 1);
+}

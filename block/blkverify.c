@@ -1,0 +1,431 @@
+/*
+ * blkverify: check a block driver against a trusted raw copy
+ *
+ * Every request goes to two children: "raw", a flat image opened at
+ * protocol level (the reference), and "test", the image under test.  Reads
+ * from both are compared; the first difference is reported with its sector
+ * and the process exits, so a corruption is caught by the first read that
+ * sees it.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "block/block_int.h"
+#include "qemu/cutils.h"
+#include "qemu/option.h"
+#include "qemu/iov.h"
+
+#define BLKVERIFY_OPT_RAW   "x-raw"
+#define BLKVERIFY_OPT_IMAGE "x-image"
+
+typedef struct BDRVBlkverifyState {
+    BdrvChild *test_file;       /* the image under test; bs->file is raw */
+} BDRVBlkverifyState;
+
+typedef enum BlkverifyOp {
+    BLKVERIFY_READ,
+    BLKVERIFY_WRITE,
+    BLKVERIFY_WRITE_ZEROES,
+    BLKVERIFY_DISCARD,
+    BLKVERIFY_FLUSH,
+} BlkverifyOp;
+
+static const char *const blkverify_op_names[] = {
+    [BLKVERIFY_READ] = "read",
+    [BLKVERIFY_WRITE] = "write",
+    [BLKVERIFY_WRITE_ZEROES] = "write-zeroes",
+    [BLKVERIFY_DISCARD] = "discard",
+    [BLKVERIFY_FLUSH] = "flush",
+};
+
+/* One request as it is sent to one child */
+typedef struct BlkverifyChildReq {
+    BdrvChild *child;
+    QEMUIOVector *qiov;
+    Coroutine *waiter;      /* woken when done, if it had to wait */
+    bool done;
+    int ret;
+} BlkverifyChildReq;
+
+/* A request to the blkverify node */
+typedef struct BlkverifyRequest {
+    BlockDriverState *bs;
+    BlkverifyOp op;
+    int64_t offset;
+    int64_t bytes;
+    BdrvRequestFlags flags;
+} BlkverifyRequest;
+
+static QemuOptsList blkverify_runtime_opts = {
+    .name = "blkverify",
+    QEMU_OPTS_LIST_INIT(blkverify_runtime_opts),
+    .desc = {
+        {
+            .name = BLKVERIFY_OPT_RAW,
+            .type = QEMU_OPT_STRING,
+            .help = "[internal use only, will be removed]",
+        },
+        {
+            .name = BLKVERIFY_OPT_IMAGE,
+            .type = QEMU_OPT_STRING,
+            .help = "[internal use only, will be removed]",
+        },
+        { /* end of list */ }
+    },
+};
+
+/*
+ * Print the first line of a mismatch report in the fixed format
+ * "blkverify: OP sector_num=S nb_sectors=N MESSAGE".
+ */
+static void G_GNUC_PRINTF(2, 3)
+blkverify_report(BlkverifyRequest *r, const char *fmt, ...)
+{
+    int64_t first = r->offset / BDRV_SECTOR_SIZE;
+    int64_t end = DIV_ROUND_UP(r->offset + r->bytes, BDRV_SECTOR_SIZE);
+    va_list ap;
+
+    fflush(stdout);
+    fprintf(stderr, "blkverify: %s sector_num=%" PRId64 " nb_sectors=%"
+            PRId64 " ", blkverify_op_names[r->op], first, end - first);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+}
+
+/* "blkverify: raw  OFFSET:  hex...  ascii" for up to 16 bytes */
+static void blkverify_dump_line(const char *side, int64_t abs_offset,
+                                const uint8_t *buf, size_t len)
+{
+    size_t i;
+
+    fprintf(stderr, "blkverify: %-4s %08" PRIx64 ": ", side, abs_offset);
+    for (i = 0; i < 16; i++) {
+        if (i < len) {
+            fprintf(stderr, " %02x", buf[i]);
+        } else {
+            fprintf(stderr, "   ");
+        }
+    }
+    fprintf(stderr, "  ");
+    for (i = 0; i < len; i++) {
+        fputc(g_ascii_isprint(buf[i]) ? buf[i] : '.', stderr);
+    }
+    fprintf(stderr, "\n");
+}
+
+/*
+ * Report differing contents and exit.  @pos is the first differing byte
+ * relative to the request.  This and the return-value report are the only
+ * places a block driver here ends the process: the point of blkverify is
+ * to stop at the first sign of corruption.
+ */
+static void QEMU_NORETURN
+blkverify_contents_mismatch(BlkverifyRequest *r, const uint8_t *raw,
+                            const uint8_t *test, int64_t pos)
+{
+    int64_t abs = r->offset + pos;
+    size_t len = MIN(16, r->bytes - pos);
+
+    blkverify_report(r, "contents mismatch in sector %" PRId64,
+                     abs >> BDRV_SECTOR_BITS);
+    fprintf(stderr, "blkverify: first differing byte at offset %" PRId64
+            " (0x%" PRIx64 "), request offset %" PRId64 " length %"
+            PRId64 "\n", abs, abs, r->offset, r->bytes);
+    blkverify_dump_line("raw", abs, raw + pos, len);
+    blkverify_dump_line("test", abs, test + pos, len);
+    exit(1);
+}
+
+static void QEMU_NORETURN
+blkverify_ret_mismatch(BlkverifyRequest *r, int test_ret, int raw_ret)
+{
+    blkverify_report(r, "return value mismatch %d != %d", test_ret, raw_ret);
+    fprintf(stderr, "blkverify: test: %s, raw: %s\n",
+            test_ret < 0 ? strerror(-test_ret) : "success",
+            raw_ret < 0 ? strerror(-raw_ret) : "success");
+    exit(1);
+}
+
+/* Filename form: blkverify:RAW:TEST */
+static void blkverify_parse_filename(const char *filename, QDict *options,
+                                     Error **errp)
+{
+    const char *c;
+    g_autofree char *raw_path = NULL;
+
+    if (!strstart(filename, "blkverify:", &filename)) {
+        /* No prefix: the caller gave only option-style arguments */
+        error_setg(errp, "File name string must start with 'blkverify:'");
+        return;
+    }
+    c = strchr(filename, ':');
+    if (c == NULL) {
+        error_setg(errp, "blkverify requires raw copy and original image "
+                   "path");
+        return;
+    }
+    raw_path = g_strndup(filename, c - filename);
+    qdict_put_str(options, BLKVERIFY_OPT_RAW, raw_path);
+    qdict_put_str(options, BLKVERIFY_OPT_IMAGE, c + 1);
+}
+
+static int blkverify_open(BlockDriverState *bs, QDict *options, int flags,
+                          Error **errp)
+{
+    BDRVBlkverifyState *s = bs->opaque;
+    QemuOpts *opts;
+    int64_t raw_len, test_len;
+    int ret = -EINVAL;
+
+    opts = qemu_opts_create(&blkverify_runtime_opts, NULL, 0, &error_abort);
+    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
+        goto fail;
+    }
+
+    /* The reference is a flat file: no format probing */
+    bs->file = bdrv_open_child(qemu_opt_get(opts, BLKVERIFY_OPT_RAW),
+                               options, "raw", bs,
+                               BDRV_CHILD_FILTERED | BDRV_CHILD_PRIMARY,
+                               BDRV_O_PROTOCOL, false, errp);
+    if (!bs->file) {
+        goto fail;
+    }
+
+    /* The image under test is probed unless a driver is given */
+    s->test_file = bdrv_open_child(qemu_opt_get(opts, BLKVERIFY_OPT_IMAGE),
+                                   options, "test", bs, BDRV_CHILD_DATA,
+                                   BDRV_O_NO_PROBE_WARNING, false, errp);
+    if (!s->test_file) {
+        goto fail;
+    }
+
+    raw_len = bdrv_getlength(bs->file->bs);
+    test_len = bdrv_getlength(s->test_file->bs);
+    if (raw_len < 0 || test_len < 0) {
+        error_setg_errno(errp, -(int)(raw_len < 0 ? raw_len : test_len),
+                         "Could not get image lengths");
+        goto fail;
+    }
+    if (raw_len != test_len) {
+        error_setg(errp, "blkverify: raw image '%s' is %" PRId64 " bytes "
+                   "but test image '%s' is %" PRId64 " bytes; they must "
+                   "have the same length", bs->file->bs->filename, raw_len,
+                   s->test_file->bs->filename, test_len);
+        goto fail;
+    }
+
+    bs->supported_write_flags = BDRV_REQ_FUA;
+    bs->supported_zero_flags = BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP;
+    ret = 0;
+fail:
+    qemu_opts_del(opts);
+    return ret;
+}
+
+static void blkverify_close(BlockDriverState *bs)
+{
+    BDRVBlkverifyState *s = bs->opaque;
+
+    bdrv_unref_child(bs, s->test_file);
+    s->test_file = NULL;
+}
+
+static int64_t blkverify_getlength(BlockDriverState *bs)
+{
+    BDRVBlkverifyState *s = bs->opaque;
+
+    return bdrv_getlength(s->test_file->bs);
+}
+
+/* Issue one child's side of a request */
+static int coroutine_fn blkverify_do_child(BlkverifyRequest *r,
+                                           BlkverifyChildReq *c)
+{
+    switch (r->op) {
+    case BLKVERIFY_READ:
+        return bdrv_co_preadv(c->child, r->offset, r->bytes, c->qiov,
+                              r->flags);
+    case BLKVERIFY_WRITE:
+        return bdrv_co_pwritev(c->child, r->offset, r->bytes, c->qiov,
+                               r->flags);
+    case BLKVERIFY_WRITE_ZEROES:
+        return bdrv_co_pwrite_zeroes(c->child, r->offset, r->bytes,
+                                     r->flags);
+    case BLKVERIFY_DISCARD:
+        return bdrv_co_pdiscard(c->child, r->offset, r->bytes);
+    case BLKVERIFY_FLUSH:
+        return bdrv_co_flush(c->child->bs);
+    }
+    g_assert_not_reached();
+}
+
+typedef struct BlkverifyRawCo {
+    BlkverifyRequest *r;
+    BlkverifyChildReq *c;
+} BlkverifyRawCo;
+
+static void coroutine_fn blkverify_child_entry(void *opaque)
+{
+    BlkverifyRawCo *rc = opaque;
+    BlkverifyChildReq *c = rc->c;
+
+    c->ret = blkverify_do_child(rc->r, c);
+    c->done = true;
+    if (c->waiter) {
+        aio_co_wake(c->waiter);
+    }
+}
+
+/*
+ * Send @r to both children concurrently (raw in a second coroutine, test
+ * in this one), wait for both, and compare the return codes.
+ */
+static int coroutine_fn blkverify_co_both(BlkverifyRequest *r,
+                                          QEMUIOVector *raw_qiov,
+                                          QEMUIOVector *test_qiov)
+{
+    BDRVBlkverifyState *s = r->bs->opaque;
+    BlkverifyChildReq raw = { .child = r->bs->file, .qiov = raw_qiov };
+    BlkverifyChildReq test = { .child = s->test_file, .qiov = test_qiov };
+    BlkverifyRawCo rc = { .r = r, .c = &raw };
+
+    qemu_coroutine_enter(qemu_coroutine_create(blkverify_child_entry, &rc));
+    test.ret = blkverify_do_child(r, &test);
+    if (!raw.done) {
+        raw.waiter = qemu_coroutine_self();
+        while (!raw.done) {
+            qemu_coroutine_yield();
+        }
+    }
+    if (test.ret != raw.ret) {
+        blkverify_ret_mismatch(r, test.ret, raw.ret);
+    }
+    return test.ret;
+}
+
+static int coroutine_fn blkverify_co_preadv(BlockDriverState *bs,
+                                            int64_t offset, int64_t bytes,
+                                            QEMUIOVector *qiov,
+                                            BdrvRequestFlags flags)
+{
+    BlkverifyRequest r = {
+        .bs = bs, .op = BLKVERIFY_READ, .offset = offset, .bytes = bytes,
+        .flags = flags,
+    };
+    QEMUIOVector raw_qiov, test_qiov;
+    uint8_t *raw_buf, *test_buf;
+    ssize_t pos;
+    int ret;
+
+    /*
+     * Both sides read into private buffers: a caller that reuses one
+     * buffer for concurrent requests must not make them look different.
+     */
+    raw_buf = qemu_try_blockalign(bs, bytes);
+    test_buf = qemu_try_blockalign(bs, bytes);
+    if (!raw_buf || !test_buf) {
+        qemu_vfree(raw_buf);
+        qemu_vfree(test_buf);
+        return -ENOMEM;
+    }
+    qemu_iovec_init_buf(&raw_qiov, raw_buf, bytes);
+    qemu_iovec_init_buf(&test_qiov, test_buf, bytes);
+
+    ret = blkverify_co_both(&r, &raw_qiov, &test_qiov);
+    if (ret == 0) {
+        pos = qemu_iovec_compare(&raw_qiov, &test_qiov);
+        if (pos != -1) {
+            blkverify_contents_mismatch(&r, raw_buf, test_buf, pos);
+        }
+        qemu_iovec_from_buf(qiov, 0, test_buf, bytes);
+    }
+    qemu_vfree(raw_buf);
+    qemu_vfree(test_buf);
+    return ret;
+}
+
+static int coroutine_fn blkverify_co_pwritev(BlockDriverState *bs,
+                                             int64_t offset, int64_t bytes,
+                                             QEMUIOVector *qiov,
+                                             BdrvRequestFlags flags)
+{
+    BlkverifyRequest r = {
+        .bs = bs, .op = BLKVERIFY_WRITE, .offset = offset, .bytes = bytes,
+        .flags = flags,
+    };
+
+    return blkverify_co_both(&r, qiov, qiov);
+}
+
+static int coroutine_fn blkverify_co_pwrite_zeroes(BlockDriverState *bs,
+                                                   int64_t offset,
+                                                   int64_t bytes,
+                                                   BdrvRequestFlags flags)
+{
+    BlkverifyRequest r = {
+        .bs = bs, .op = BLKVERIFY_WRITE_ZEROES, .offset = offset,
+        .bytes = bytes, .flags = flags,
+    };
+
+    return blkverify_co_both(&r, NULL, NULL);
+}
+
+static int coroutine_fn blkverify_co_pdiscard(BlockDriverState *bs,
+                                              int64_t offset, int64_t bytes)
+{
+    BlkverifyRequest r = {
+        .bs = bs, .op = BLKVERIFY_DISCARD, .offset = offset, .bytes = bytes,
+    };
+
+    return blkverify_co_both(&r, NULL, NULL);
+}
+
+static int coroutine_fn blkverify_co_flush(BlockDriverState *bs)
+{
+    BlkverifyRequest r = { .bs = bs, .op = BLKVERIFY_FLUSH };
+
+    return blkverify_co_both(&r, NULL, NULL);
+}
+
+static void blkverify_refresh_filename(BlockDriverState *bs)
+{
+    BDRVBlkverifyState *s = bs->opaque;
+    const char *raw = bs->file->bs->exact_filename;
+    const char *test = s->test_file->bs->exact_filename;
+
+    if (raw[0] && test[0] &&
+        snprintf(bs->exact_filename, sizeof(bs->exact_filename),
+                 "blkverify:%s:%s", raw, test) >=
+        (int)sizeof(bs->exact_filename)) {
+        bs->exact_filename[0] = '\0';
+    }
+}
+
+static BlockDriver bdrv_blkverify = {
+    .format_name            = "blkverify",
+    .protocol_name          = "blkverify",
+    .instance_size          = sizeof(BDRVBlkverifyState),
+    .is_filter              = true,
+
+    .bdrv_parse_filename    = blkverify_parse_filename,
+    .bdrv_open              = blkverify_open,
+    .bdrv_close             = blkverify_close,
+
+    .bdrv_co_preadv         = blkverify_co_preadv,
+    .bdrv_co_pwritev        = blkverify_co_pwritev,
+    .bdrv_co_pwrite_zeroes  = blkverify_co_pwrite_zeroes,
+    .bdrv_co_pdiscard       = blkverify_co_pdiscard,
+    .bdrv_co_flush          = blkverify_co_flush,
+
+    .bdrv_getlength         = blkverify_getlength,
+    .bdrv_refresh_filename  = blkverify_refresh_filename,
+};
+
+static void bdrv_blkverify_init(void)
+{
+    bdrv_register(&bdrv_blkverify);
+}
+
+block_init(bdrv_blkverify_init);

@@ -1,0 +1,334 @@
+/*
+ * Block layer API for callers: opening nodes, requests, metadata.
+ *
+ * All offsets and lengths are int64_t bytes.  bdrv_co_* functions are
+ * coroutine_fn; the same names without _co_ are synchronous wrappers that
+ * run the request in a coroutine and poll the event loop until it is done
+ * (callable from inside a coroutine too, where they call directly).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef BLOCK_H
+#define BLOCK_H
+
+#include "qemu/iov.h"
+#include "qemu/option.h"
+#include "qemu/coroutine.h"
+#include "qapi/error.h"
+#include "qobject/qdict.h"
+
+typedef struct BlockDriver BlockDriver;
+typedef struct BlockDriverState BlockDriverState;
+typedef struct BdrvChild BdrvChild;
+
+/* Open flags */
+#define BDRV_O_NO_SHARE    0x0001 /* don't share permissions */
+#define BDRV_O_RDWR        0x0002
+#define BDRV_O_RESIZE      0x0004 /* request permission for resizing */
+#define BDRV_O_SNAPSHOT    0x0008 /* open a temporary overlay */
+#define BDRV_O_TEMPORARY   0x0010 /* delete the file on close */
+#define BDRV_O_NOCACHE     0x0020 /* O_DIRECT */
+#define BDRV_O_NATIVE_AIO  0x0080 /* aio=native (libaio) */
+#define BDRV_O_NO_BACKING  0x0100 /* don't open the backing file */
+#define BDRV_O_NO_FLUSH    0x0200 /* cache=unsafe: flush is a no-op */
+#define BDRV_O_COPY_ON_READ 0x0400
+#define BDRV_O_INACTIVE    0x0800
+#define BDRV_O_CHECK       0x1000 /* opened for qemu-img check */
+#define BDRV_O_ALLOW_RDWR  0x2000 /* allow reopen to change from r/o */
+#define BDRV_O_UNMAP       0x4000 /* discard=unmap */
+#define BDRV_O_PROTOCOL    0x8000 /* open at protocol level (no probing) */
+#define BDRV_O_NO_IO       0x10000 /* metadata only (qemu-img info) */
+#define BDRV_O_AUTO_RDONLY 0x20000
+#define BDRV_O_IO_URING    0x40000 /* aio=io_uring */
+/* Open quietly: no "probing guessed raw" warning (nested children) */
+#define BDRV_O_NO_PROBE_WARNING 0x80000
+
+#define BDRV_O_CACHE_MASK  (BDRV_O_NOCACHE | BDRV_O_NO_FLUSH)
+
+/* Request flags */
+typedef enum {
+    BDRV_REQ_COPY_ON_READ   = 0x1,
+    BDRV_REQ_ZERO_WRITE     = 0x2,
+    BDRV_REQ_MAY_UNMAP      = 0x4,
+    BDRV_REQ_FUA            = 0x10,
+    BDRV_REQ_WRITE_COMPRESSED = 0x20,
+    BDRV_REQ_SERIALISING    = 0x80,
+    BDRV_REQ_NO_FALLBACK    = 0x100,
+    BDRV_REQ_PREFETCH       = 0x200,
+    BDRV_REQ_NO_WAIT        = 0x400,
+    BDRV_REQ_MASK           = 0x7ff,
+} BdrvRequestFlags;
+
+/* Block status bits (bdrv_co_block_status) */
+#define BDRV_BLOCK_DATA         0x01
+#define BDRV_BLOCK_ZERO         0x02
+#define BDRV_BLOCK_OFFSET_VALID 0x04
+#define BDRV_BLOCK_RAW          0x08
+#define BDRV_BLOCK_ALLOCATED    0x10
+#define BDRV_BLOCK_EOF          0x20
+#define BDRV_BLOCK_RECURSE      0x40
+
+typedef enum PreallocMode {
+    PREALLOC_MODE_OFF = 0,
+    PREALLOC_MODE_METADATA,
+    PREALLOC_MODE_FALLOC,
+    PREALLOC_MODE_FULL,
+    PREALLOC_MODE__MAX,
+} PreallocMode;
+
+/* "off", "metadata", ... ; returns -1 for an unknown name */
+int prealloc_mode_from_str(const char *str);
+const char *prealloc_mode_to_str(PreallocMode mode);
+
+typedef struct BlockDriverInfo {
+    int cluster_size;       /* 0 if not applicable */
+    int64_t vm_state_offset;
+    bool is_dirty;
+    bool unallocated_blocks_are_zero;
+} BlockDriverInfo;
+
+typedef enum BdrvCheckMode {
+    BDRV_FIX_LEAKS = 1,
+    BDRV_FIX_ERRORS = 2,
+} BdrvCheckMode;
+
+typedef struct BdrvCheckResult {
+    int corruptions;
+    int leaks;
+    int check_errors;
+    int corruptions_fixed;
+    int leaks_fixed;
+    int64_t image_end_offset;
+    struct {
+        uint64_t total_clusters;
+        uint64_t allocated_clusters;
+        uint64_t fragmented_clusters;
+        uint64_t compressed_clusters;
+    } bfi;
+} BdrvCheckResult;
+
+/* Driver registry and lookup */
+void bdrv_init(void);
+BlockDriver *bdrv_find_format(const char *format_name);
+/*
+ * Protocol driver for @filename: the one named by a "proto:" prefix (when
+ * @allow_protocol_prefix), else "file".  Sets errp for an unknown prefix.
+ */
+BlockDriver *bdrv_find_protocol(const char *filename,
+                                bool allow_protocol_prefix, Error **errp);
+/* Call @fn for each registered driver's format_name, sorted */
+void bdrv_iterate_format(void (*fn)(void *opaque, const char *name),
+                         void *opaque);
+
+/*
+ * Open a node from a filename and/or options (takes ownership of
+ * @options; values are strings, dotted keys for children; "driver"
+ * selects the driver).  @reference names an existing node instead.
+ */
+BlockDriverState *bdrv_open(const char *filename, const char *reference,
+                            QDict *options, int flags, Error **errp);
+void bdrv_ref(BlockDriverState *bs);
+void bdrv_unref(BlockDriverState *bs);
+/* Detach and unref all nodes (at exit) */
+void bdrv_close_all(void);
+BlockDriverState *bdrv_find_node(const char *node_name);
+const char *bdrv_get_node_name(const BlockDriverState *bs);
+
+/* Change read-only state and/or options of an open node */
+int bdrv_reopen_set_read_only(BlockDriverState *bs, bool read_only,
+                              Error **errp);
+/* Reopen with @opts (driver options, flat strings) and @flags */
+int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp);
+
+bool bdrv_is_read_only(BlockDriverState *bs);
+int bdrv_get_flags(BlockDriverState *bs);
+const char *bdrv_get_format_name(BlockDriverState *bs);
+/* The node's filename (refreshed; json:{...} when not expressible) */
+const char *bdrv_get_filename(BlockDriverState *bs);
+void bdrv_refresh_filename(BlockDriverState *bs);
+int64_t bdrv_getlength(BlockDriverState *bs);
+int64_t bdrv_nb_sectors(BlockDriverState *bs);
+int64_t bdrv_get_allocated_file_size(BlockDriverState *bs);
+int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi);
+bool bdrv_is_encrypted(BlockDriverState *bs);
+/* Primary data child: file for formats and filters, or NULL */
+BlockDriverState *bdrv_filter_or_cow_bs(BlockDriverState *bs);
+BlockDriverState *bdrv_backing_chain_next(BlockDriverState *bs);
+bool bdrv_supports_compressed_writes(BlockDriverState *bs);
+
+/* Image creation (qemu-img create) */
+int bdrv_create(BlockDriver *drv, const char *filename, QemuOpts *opts,
+                Error **errp);
+int bdrv_create_file(const char *filename, QemuOpts *opts, Error **errp);
+
+/* Requests */
+int coroutine_fn bdrv_co_preadv(BdrvChild *child, int64_t offset,
+                                int64_t bytes, QEMUIOVector *qiov,
+                                BdrvRequestFlags flags);
+int coroutine_fn bdrv_co_preadv_part(BdrvChild *child, int64_t offset,
+                                     int64_t bytes, QEMUIOVector *qiov,
+                                     size_t qiov_offset,
+                                     BdrvRequestFlags flags);
+int coroutine_fn bdrv_co_pwritev(BdrvChild *child, int64_t offset,
+                                 int64_t bytes, QEMUIOVector *qiov,
+                                 BdrvRequestFlags flags);
+int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
+                                      int64_t bytes, QEMUIOVector *qiov,
+                                      size_t qiov_offset,
+                                      BdrvRequestFlags flags);
+int coroutine_fn bdrv_co_pread(BdrvChild *child, int64_t offset,
+                               int64_t bytes, void *buf,
+                               BdrvRequestFlags flags);
+int coroutine_fn bdrv_co_pwrite(BdrvChild *child, int64_t offset,
+                                int64_t bytes, const void *buf,
+                                BdrvRequestFlags flags);
+/* Like bdrv_co_pwrite, then flush (for metadata updates) */
+int coroutine_fn bdrv_co_pwrite_sync(BdrvChild *child, int64_t offset,
+                                     int64_t bytes, const void *buf,
+                                     BdrvRequestFlags flags);
+int coroutine_fn bdrv_co_pwrite_zeroes(BdrvChild *child, int64_t offset,
+                                       int64_t bytes,
+                                       BdrvRequestFlags flags);
+int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset,
+                                  int64_t bytes);
+int coroutine_fn bdrv_co_flush(BlockDriverState *bs);
+int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset,
+                                  bool exact, PreallocMode prealloc,
+                                  BdrvRequestFlags flags, Error **errp);
+/*
+ * Allocation status of [offset, offset + bytes) in @bs alone: returns
+ * BDRV_BLOCK_* bits or -errno; *pnum is the length of the extent with
+ * that status (at least 1 byte unless offset is at the end).  *map and
+ * *file are set when BDRV_BLOCK_OFFSET_VALID.
+ */
+int coroutine_fn bdrv_co_block_status(BlockDriverState *bs, int64_t offset,
+                                      int64_t bytes, int64_t *pnum,
+                                      int64_t *map,
+                                      BlockDriverState **file);
+/* Status across the backing chain from @bs down to (excluding) @base */
+int coroutine_fn bdrv_co_block_status_above(BlockDriverState *bs,
+                                            BlockDriverState *base,
+                                            int64_t offset, int64_t bytes,
+                                            int64_t *pnum, int64_t *map,
+                                            BlockDriverState **file);
+/* 1 if allocated in @bs itself (not a backing file), 0 if not, -errno */
+int coroutine_fn bdrv_co_is_allocated(BlockDriverState *bs, int64_t offset,
+                                      int64_t bytes, int64_t *pnum);
+/*
+ * 1 if allocated anywhere between @top and @base (exclusive; NULL for the
+ * whole chain), with *pnum the extent; 0 if not; -errno.
+ */
+int coroutine_fn bdrv_co_is_allocated_above(BlockDriverState *top,
+                                            BlockDriverState *base,
+                                            bool include_base,
+                                            int64_t offset, int64_t bytes,
+                                            int64_t *pnum);
+
+/* Synchronous wrappers: 0 on success (not a byte count), -errno */
+int bdrv_pread(BdrvChild *child, int64_t offset, int64_t bytes, void *buf,
+               BdrvRequestFlags flags);
+int bdrv_pwrite(BdrvChild *child, int64_t offset, int64_t bytes,
+                const void *buf, BdrvRequestFlags flags);
+int bdrv_pwrite_sync(BdrvChild *child, int64_t offset, int64_t bytes,
+                     const void *buf, BdrvRequestFlags flags);
+int bdrv_pwrite_zeroes(BdrvChild *child, int64_t offset, int64_t bytes,
+                       BdrvRequestFlags flags);
+int bdrv_pdiscard(BdrvChild *child, int64_t offset, int64_t bytes);
+int bdrv_flush(BlockDriverState *bs);
+int bdrv_truncate(BdrvChild *child, int64_t offset, bool exact,
+                  PreallocMode prealloc, BdrvRequestFlags flags,
+                  Error **errp);
+int bdrv_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                      int64_t *pnum, int64_t *map, BlockDriverState **file);
+int bdrv_block_status_above(BlockDriverState *bs, BlockDriverState *base,
+                            int64_t offset, int64_t bytes, int64_t *pnum,
+                            int64_t *map, BlockDriverState **file);
+int bdrv_is_allocated(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                      int64_t *pnum);
+int bdrv_is_allocated_above(BlockDriverState *top, BlockDriverState *base,
+                            bool include_base, int64_t offset, int64_t bytes,
+                            int64_t *pnum);
+int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res,
+               BdrvCheckMode fix);
+
+/* Wait until no request is in flight on any node */
+void bdrv_drain_all(void);
+
+/* Buffers suitably aligned for @bs (O_DIRECT); free with qemu_vfree() */
+void *qemu_blockalign(BlockDriverState *bs, size_t size);
+void *qemu_blockalign0(BlockDriverState *bs, size_t size);
+void *qemu_try_blockalign(BlockDriverState *bs, size_t size);
+size_t bdrv_opt_mem_align(BlockDriverState *bs);
+size_t bdrv_min_mem_align(BlockDriverState *bs);
+
+/* Debug events raised by drivers (blkdebug acts on them) */
+typedef enum BlkdebugEvent {
+    BLKDBG_L1_UPDATE,
+    BLKDBG_L1_GROW_ALLOC_TABLE,
+    BLKDBG_L1_GROW_WRITE_TABLE,
+    BLKDBG_L1_GROW_ACTIVATE_TABLE,
+    BLKDBG_L2_LOAD,
+    BLKDBG_L2_UPDATE,
+    BLKDBG_L2_UPDATE_COMPRESSED,
+    BLKDBG_L2_ALLOC_COW_READ,
+    BLKDBG_L2_ALLOC_WRITE,
+    BLKDBG_READ_AIO,
+    BLKDBG_READ_BACKING_AIO,
+    BLKDBG_READ_COMPRESSED,
+    BLKDBG_WRITE_AIO,
+    BLKDBG_WRITE_COMPRESSED,
+    BLKDBG_VMSTATE_LOAD,
+    BLKDBG_VMSTATE_SAVE,
+    BLKDBG_COW_READ,
+    BLKDBG_COW_WRITE,
+    BLKDBG_REFTABLE_LOAD,
+    BLKDBG_REFTABLE_GROW,
+    BLKDBG_REFTABLE_UPDATE,
+    BLKDBG_REFBLOCK_LOAD,
+    BLKDBG_REFBLOCK_UPDATE,
+    BLKDBG_REFBLOCK_UPDATE_PART,
+    BLKDBG_REFBLOCK_ALLOC,
+    BLKDBG_REFBLOCK_ALLOC_HOOKUP,
+    BLKDBG_REFBLOCK_ALLOC_WRITE,
+    BLKDBG_REFBLOCK_ALLOC_WRITE_BLOCKS,
+    BLKDBG_REFBLOCK_ALLOC_WRITE_TABLE,
+    BLKDBG_REFBLOCK_ALLOC_SWITCH_TABLE,
+    BLKDBG_CLUSTER_ALLOC,
+    BLKDBG_CLUSTER_ALLOC_BYTES,
+    BLKDBG_CLUSTER_FREE,
+    BLKDBG_FLUSH_TO_OS,
+    BLKDBG_FLUSH_TO_DISK,
+    BLKDBG_PWRITEV_RMW_HEAD,
+    BLKDBG_PWRITEV_RMW_AFTER_HEAD,
+    BLKDBG_PWRITEV_RMW_TAIL,
+    BLKDBG_PWRITEV_RMW_AFTER_TAIL,
+    BLKDBG_PWRITEV,
+    BLKDBG_PWRITEV_ZERO,
+    BLKDBG_PWRITEV_DONE,
+    BLKDBG_EMPTY_IMAGE_PREPARE,
+    BLKDBG_L1_SHRINK_WRITE_TABLE,
+    BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS,
+    BLKDBG_COR_WRITE,
+    BLKDBG_CLUSTER_ALLOC_SPACE,
+    BLKDBG_NONE,
+    BLKDBG__MAX,
+} BlkdebugEvent;
+
+/* QEMU's names for the events ("l1_update", ...), indexed by event */
+extern const char *const BlkdebugEvent_str[BLKDBG__MAX];
+
+void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent event);
+#define BLKDBG_EVENT(child, evt) do {                   \
+        if (child) {                                    \
+            bdrv_debug_event((child)->bs, evt);         \
+        }                                               \
+    } while (0)
+
+/* Breakpoints for qemu-io break/resume (forwarded to blkdebug) */
+int bdrv_debug_breakpoint(BlockDriverState *bs, const char *event,
+                          const char *tag);
+int bdrv_debug_remove_breakpoint(BlockDriverState *bs, const char *tag);
+int bdrv_debug_resume(BlockDriverState *bs, const char *tag);
+bool bdrv_debug_is_suspended(BlockDriverState *bs, const char *tag);
+
+#endif /* BLOCK_H */

@@ -1,0 +1,376 @@
+/*
+ * The contract between the block core and block drivers.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef BLOCK_INT_H
+#define BLOCK_INT_H
+
+#include "block/block.h"
+#include "block/aio.h"
+#include "qemu/queue.h"
+
+#define BLOCK_PROBE_BUF_SIZE 2048
+#define BDRV_REQUEST_MAX_BYTES (INT32_MAX & ~(int64_t)(BDRV_SECTOR_SIZE - 1))
+#define BDRV_MAX_LENGTH (INT64_MAX & ~(int64_t)(BDRV_SECTOR_SIZE - 1))
+
+/* Standard option names shared by drivers */
+#define BLOCK_OPT_SIZE              "size"
+#define BLOCK_OPT_BACKING_FILE      "backing_file"
+#define BLOCK_OPT_BACKING_FMT       "backing_fmt"
+#define BLOCK_OPT_CLUSTER_SIZE      "cluster_size"
+#define BLOCK_OPT_PREALLOC          "preallocation"
+#define BLOCK_OPT_COMPAT_LEVEL      "compat"
+#define BLOCK_OPT_LAZY_REFCOUNTS    "lazy_refcounts"
+#define BLOCK_OPT_REFCOUNT_BITS     "refcount_bits"
+#define BLOCK_OPT_ENCRYPT           "encryption"
+#define BLOCK_OPT_ENCRYPT_FORMAT    "encrypt.format"
+#define BLOCK_OPT_DATA_FILE         "data_file"
+#define BLOCK_OPT_DATA_FILE_RAW     "data_file_raw"
+#define BLOCK_OPT_COMPRESSION_TYPE  "compression_type"
+#define BLOCK_OPT_EXTL2             "extended_l2"
+#define BLOCK_OPT_NOCOW             "nocow"
+
+/* What a child is to its parent (QEMU's BdrvChildRole bits) */
+typedef enum BdrvChildRole {
+    BDRV_CHILD_DATA      = (1 << 0),  /* guest data lives here */
+    BDRV_CHILD_METADATA  = (1 << 1),  /* format metadata lives here */
+    BDRV_CHILD_FILTERED  = (1 << 2),  /* the child of a filter */
+    BDRV_CHILD_COW       = (1 << 3),  /* backing file */
+    BDRV_CHILD_PRIMARY   = (1 << 4),  /* the "file" of a format or filter */
+    BDRV_CHILD_IMAGE     = BDRV_CHILD_DATA | BDRV_CHILD_METADATA,
+} BdrvChildRole;
+
+typedef struct BlockLimits {
+    /*
+     * Alignment requirement in bytes for offset and length of I/O; a power
+     * of two not larger than 64 KiB (the core makes every request obey it,
+     * bouncing or doing read-modify-write as needed).  0 means 1.
+     */
+    uint32_t request_alignment;
+    /* Maximum bytes per discard / preferred alignment; 0 = no limit / 1 */
+    int64_t max_pdiscard;
+    uint32_t pdiscard_alignment;
+    /* Maximum bytes per write-zeroes / preferred alignment */
+    int64_t max_pwrite_zeroes;
+    uint32_t pwrite_zeroes_alignment;
+    /* Optimal and maximum transfer in bytes (0 = no preference / limit) */
+    uint32_t opt_transfer;
+    uint64_t max_transfer;
+    /* Memory alignment for buffers (O_DIRECT) */
+    size_t min_mem_alignment;
+    size_t opt_mem_alignment;
+    int max_iov;
+} BlockLimits;
+
+typedef enum BdrvTrackedRequestType {
+    BDRV_TRACKED_READ,
+    BDRV_TRACKED_WRITE,
+    BDRV_TRACKED_DISCARD,
+    BDRV_TRACKED_TRUNCATE,
+} BdrvTrackedRequestType;
+
+typedef struct BdrvTrackedRequest {
+    BlockDriverState *bs;
+    int64_t offset;
+    int64_t bytes;
+    BdrvTrackedRequestType type;
+    bool serialising;
+    int64_t overlap_offset;   /* range widened to request_alignment */
+    int64_t overlap_bytes;
+    QLIST_ENTRY(BdrvTrackedRequest) list;
+    Coroutine *co;
+    CoQueue wait_queue;       /* coroutines waiting for this to finish */
+    struct BdrvTrackedRequest *waiting_for;
+} BdrvTrackedRequest;
+
+typedef struct BDRVReopenState BDRVReopenState;
+
+struct BlockDriver {
+    /* Identity */
+    const char *format_name;
+    int instance_size;          /* size of bs->opaque */
+    /* A filter: one child (file or a named one) whose data it passes on */
+    bool is_filter;
+    /* Protocol drivers: prefix before ':' in filenames ("nbd", "file") */
+    const char *protocol_name;
+    /* Formats that can have a backing file */
+    bool supports_backing;
+    /* Options the driver needs even if empty in the filename form */
+    const char *const *mutable_opts;
+
+    /*
+     * Format probing: score 0..100 for the first bytes of an image
+     * (@buf_size up to BLOCK_PROBE_BUF_SIZE).  Highest score wins.
+     */
+    int (*bdrv_probe)(const uint8_t *buf, int buf_size,
+                      const char *filename);
+    /*
+     * Protocol drivers for host devices: score 0..100 for a plain
+     * @filename without a "proto:" prefix (host_device claims /dev nodes
+     * that are block or character devices).  Highest score wins over
+     * "file".
+     */
+    int (*bdrv_probe_device)(const char *filename);
+    /*
+     * Protocol drivers: turn "proto:rest" into options in @options.
+     * Called only when no "filename"-conflicting options are present.
+     */
+    void (*bdrv_parse_filename)(const char *filename, QDict *options,
+                                Error **errp);
+    /*
+     * Open.  @options holds the remaining (flat, string) options; the
+     * driver removes what it consumes (usually qemu_opts_absorb_qdict),
+     * and the core reports what is left as unsupported.  Formats open
+     * their protocol child with bdrv_open_file_child() or
+     * bdrv_open_child().  Returns 0 or -errno with errp set.
+     */
+    int (*bdrv_open)(BlockDriverState *bs, QDict *options, int flags,
+                     Error **errp);
+    void (*bdrv_close)(BlockDriverState *bs);
+
+    /*
+     * Reopen: prepare may fail and must not change state visibly; commit
+     * applies and cannot fail; abort undoes prepare.  @state->options has
+     * the new driver options (flat strings).
+     */
+    int (*bdrv_reopen_prepare)(BDRVReopenState *state,
+                               Error **errp);
+    void (*bdrv_reopen_commit)(BDRVReopenState *state);
+    void (*bdrv_reopen_abort)(BDRVReopenState *state);
+
+    /*
+     * I/O.  The core guarantees: offset and bytes aligned to
+     * bl.request_alignment, bytes <= bl.max_transfer (when set), the
+     * request inside the node's length (except for formats' own
+     * metadata), flags restricted to supported_write_flags /
+     * supported_zero_flags, and no overlapping serialising request in
+     * flight.  Return 0 or -errno; never print.
+     */
+    int coroutine_fn (*bdrv_co_preadv)(BlockDriverState *bs,
+                                       int64_t offset, int64_t bytes,
+                                       QEMUIOVector *qiov,
+                                       BdrvRequestFlags flags);
+    int coroutine_fn (*bdrv_co_pwritev)(BlockDriverState *bs,
+                                        int64_t offset, int64_t bytes,
+                                        QEMUIOVector *qiov,
+                                        BdrvRequestFlags flags);
+    /* Compressed write of whole clusters (qemu-img convert -c) */
+    int coroutine_fn (*bdrv_co_pwritev_compressed)(BlockDriverState *bs,
+                                                   int64_t offset,
+                                                   int64_t bytes,
+                                                   QEMUIOVector *qiov);
+    /*
+     * Efficiently zero a range; -ENOTSUP makes the core fall back to
+     * writing a zeroed buffer (unless BDRV_REQ_NO_FALLBACK).
+     */
+    int coroutine_fn (*bdrv_co_pwrite_zeroes)(BlockDriverState *bs,
+                                              int64_t offset, int64_t bytes,
+                                              BdrvRequestFlags flags);
+    /* Discard (advisory): -ENOTSUP is treated as success by the core */
+    int coroutine_fn (*bdrv_co_pdiscard)(BlockDriverState *bs,
+                                         int64_t offset, int64_t bytes);
+    /* Flush the driver's caches to the OS, then the OS to disk */
+    int coroutine_fn (*bdrv_co_flush_to_os)(BlockDriverState *bs);
+    int coroutine_fn (*bdrv_co_flush_to_disk)(BlockDriverState *bs);
+    /* Formats/filters may instead handle the whole flush themselves */
+    int coroutine_fn (*bdrv_co_flush)(BlockDriverState *bs);
+    /*
+     * Status of [offset, offset+bytes): BDRV_BLOCK_* and *pnum (> 0).  The
+     * core calls this aligned to request_alignment.  Without this hook the
+     * core reports DATA|ALLOCATED for protocols and passes through to the
+     * file/filtered child for formats and filters.  @want_zero: the
+     * caller cares about precise ZERO status (may be slower).
+     */
+    int coroutine_fn (*bdrv_co_block_status)(BlockDriverState *bs,
+                                             bool want_zero,
+                                             int64_t offset, int64_t bytes,
+                                             int64_t *pnum, int64_t *map,
+                                             BlockDriverState **file);
+    int coroutine_fn (*bdrv_co_truncate)(BlockDriverState *bs,
+                                         int64_t offset, bool exact,
+                                         PreallocMode prealloc,
+                                         BdrvRequestFlags flags,
+                                         Error **errp);
+
+    /* Metadata */
+    int64_t (*bdrv_getlength)(BlockDriverState *bs);
+    int64_t (*bdrv_get_allocated_file_size)(BlockDriverState *bs);
+    int (*bdrv_get_info)(BlockDriverState *bs, BlockDriverInfo *bdi);
+    /* Set bs->bl; the core first inherits limits from children */
+    void (*bdrv_refresh_limits)(BlockDriverState *bs, Error **errp);
+    /*
+     * Fill bs->exact_filename if the node can be described by a plain
+     * filename; otherwise leave it empty and the core uses json:{...}.
+     */
+    void (*bdrv_refresh_filename)(BlockDriverState *bs);
+    /* Extra lines for qemu-io "info" (printed after the common ones) */
+    void (*bdrv_dump_info)(BlockDriverState *bs, GString *out);
+    int coroutine_fn (*bdrv_co_check)(BlockDriverState *bs,
+                                      BdrvCheckResult *result,
+                                      BdrvCheckMode fix);
+
+    /* Creation: create_opts lists options in the order they are printed */
+    QemuOptsList *create_opts;
+    int coroutine_fn (*bdrv_co_create_opts)(BlockDriver *drv,
+                                            const char *filename,
+                                            QemuOpts *opts, Error **errp);
+
+    /* Debugging (blkdebug) */
+    void (*bdrv_debug_event)(BlockDriverState *bs, BlkdebugEvent event);
+    int (*bdrv_debug_breakpoint)(BlockDriverState *bs, const char *event,
+                                 const char *tag);
+    int (*bdrv_debug_remove_breakpoint)(BlockDriverState *bs,
+                                        const char *tag);
+    int (*bdrv_debug_resume)(BlockDriverState *bs, const char *tag);
+    bool (*bdrv_debug_is_suspended)(BlockDriverState *bs, const char *tag);
+
+    /* Flags the driver honours natively (others are emulated or masked) */
+    BdrvRequestFlags supported_write_flags;
+    BdrvRequestFlags supported_zero_flags;
+
+    QLIST_ENTRY(BlockDriver) list;
+};
+
+struct BDRVReopenState {
+    BlockDriverState *bs;
+    int flags;
+    bool read_only;
+    QDict *options;
+    void *opaque;
+};
+
+struct BdrvChild {
+    BlockDriverState *bs;       /* the child node */
+    BlockDriverState *parent;   /* NULL when the parent is a BlockBackend */
+    char *name;                 /* "file", "backing", "raw", "test", ... */
+    BdrvChildRole role;
+    QLIST_ENTRY(BdrvChild) next;         /* in parent->children */
+    QLIST_ENTRY(BdrvChild) next_parent;  /* in bs->parents */
+};
+
+struct BlockDriverState {
+    BlockDriver *drv;
+    void *opaque;               /* driver state, instance_size bytes */
+    int open_flags;
+    bool read_only;
+    bool probed;                /* format chosen by probing */
+    bool encrypted;
+    int refcnt;
+
+    char filename[PATH_MAX];        /* what to show the user */
+    char exact_filename[PATH_MAX];  /* plain filename or "" */
+    char node_name[32];
+    char backing_file[PATH_MAX];    /* as recorded in the image */
+    char backing_format[16];
+    char auto_backing_file[PATH_MAX];
+
+    QDict *options;             /* all options the node was opened with */
+    QDict *explicit_options;
+    QDict *full_open_options;   /* for json:{} filenames */
+
+    BdrvChild *file;            /* protocol/primary child, or NULL */
+    BdrvChild *backing;         /* backing file, or NULL */
+    QLIST_HEAD(, BdrvChild) children;
+    QLIST_HEAD(, BdrvChild) parents;
+
+    BlockLimits bl;
+    int64_t total_sectors;      /* cached length in sectors (rounded up) */
+    int64_t total_bytes;        /* cached exact length in bytes */
+
+    BdrvRequestFlags supported_write_flags;
+    BdrvRequestFlags supported_zero_flags;
+
+    /* Request tracking (block/io.c) */
+    QLIST_HEAD(, BdrvTrackedRequest) tracked_requests;
+    unsigned int in_flight;
+    unsigned int serialising_in_flight;
+    bool enable_write_cache;    /* false: writes get BDRV_REQ_FUA */
+
+    QTAILQ_ENTRY(BlockDriverState) node_list;
+};
+
+/* Registration; block_init(fn) runs fn at start-up */
+void bdrv_register(BlockDriver *bdrv);
+#define block_init(function) \
+    static void __attribute__((constructor)) do_block_init_ ## function(void) \
+    { \
+        function(); \
+    }
+
+/*
+ * Open the child named @bdref_key of @parent from @filename and/or the
+ * "@bdref_key.*" options in @options (a string value "@bdref_key" is a
+ * node reference).  Extracted options are removed from @options.
+ * @allow_none: returns NULL without error if nothing was specified.
+ * @flags are the child's open flags (BDRV_O_PROTOCOL for a plain file).
+ */
+BdrvChild *bdrv_open_child(const char *filename, QDict *options,
+                           const char *bdref_key,
+                           BlockDriverState *parent, BdrvChildRole role,
+                           int flags, bool allow_none, Error **errp);
+/* Shorthand: open bs->file ("file" child) for a format driver */
+int bdrv_open_file_child(const char *filename, QDict *options,
+                         const char *bdref_key, BlockDriverState *parent,
+                         Error **errp);
+/* Attach an already open @child_bs (takes a reference) */
+BdrvChild *bdrv_attach_child(BlockDriverState *parent,
+                             BlockDriverState *child_bs,
+                             const char *child_name, BdrvChildRole role,
+                             Error **errp);
+void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child);
+/*
+ * Open the backing file named in bs->backing_file (relative to the
+ * image's directory) unless BDRV_O_NO_BACKING or "backing" options say
+ * otherwise.
+ */
+int bdrv_open_backing_file(BlockDriverState *bs, QDict *parent_options,
+                           const char *bdref_key, Error **errp);
+/* Path of @backing relative to the directory of @base_path */
+char *bdrv_get_full_backing_filename_from_filename(const char *base_path,
+                                                   const char *backing,
+                                                   Error **errp);
+
+/*
+ * The format whose probe scores @buf highest (raw's probe scores 1, so
+ * this is never NULL while raw is registered).
+ */
+BlockDriver *bdrv_probe_format(const uint8_t *buf, int buf_size,
+                               const char *filename);
+
+/* True while any node has a request in flight (drain) */
+bool bdrv_any_in_flight(void);
+
+/* Recompute bs->bl (inherit from children, then drv->bdrv_refresh_limits) */
+void bdrv_refresh_limits(BlockDriverState *bs, Error **errp);
+/* Re-read the length after a size change */
+int bdrv_refresh_total_sectors(BlockDriverState *bs, int64_t hint);
+
+/* Default flush/status for filters forwarding to their one child */
+int coroutine_fn bdrv_co_block_status_from_file(BlockDriverState *bs,
+                                                bool want_zero,
+                                                int64_t offset,
+                                                int64_t bytes,
+                                                int64_t *pnum, int64_t *map,
+                                                BlockDriverState **file);
+
+/*
+ * The format whose bdrv_probe scores @buf highest, as format probing
+ * would pick it for an image starting with @buf (raw if nothing else
+ * matches).  raw uses it to refuse writes to sector 0 of a probed image
+ * that would make it probe as another format.
+ */
+BlockDriver *bdrv_probe_format(const uint8_t *buf, int buf_size,
+                               const char *filename);
+
+/* Create options shared by every protocol/format: size only */
+extern QemuOptsList bdrv_create_opts_simple;
+
+/* Parse "aio=" values; -1 on an unknown mode */
+int bdrv_parse_aio(const char *mode, int *flags);
+/* Parse cache modes ("none", "writeback", ...) into flags */
+int bdrv_parse_cache_mode(const char *mode, int *flags, bool *writethrough);
+/* Parse "discard=" ("ignore"/"off", "unmap"/"on") */
+int bdrv_parse_discard_flags(const char *mode, int *flags);
+
+#endif /* BLOCK_INT_H */
