@@ -18,8 +18,11 @@
 #define BLKVERIFY_OPT_RAW   "x-raw"
 #define BLKVERIFY_OPT_IMAGE "x-image"
 
+typedef struct BlkverifyInFlight BlkverifyInFlight;
+
 typedef struct BDRVBlkverifyState {
     BdrvChild *test_file;       /* the image under test; bs->file is raw */
+    QLIST_HEAD(, BlkverifyInFlight) in_flight;
 } BDRVBlkverifyState;
 
 typedef enum BlkverifyOp {
@@ -46,6 +49,19 @@ typedef struct BlkverifyChildReq {
     bool done;
     int ret;
 } BlkverifyChildReq;
+
+/*
+ * A request in flight.  Two overlapping requests of which one modifies
+ * data must not run concurrently: the children could order them
+ * differently and a later read would see a difference nobody caused.
+ */
+struct BlkverifyInFlight {
+    int64_t offset;
+    int64_t bytes;
+    bool modifies;
+    CoQueue waiters;
+    QLIST_ENTRY(BlkverifyInFlight) next;
+};
 
 /* A request to the blkverify node */
 typedef struct BlkverifyRequest {
@@ -179,6 +195,7 @@ static int blkverify_open(BlockDriverState *bs, QDict *options, int flags,
     int64_t raw_len, test_len;
     int ret = -EINVAL;
 
+    QLIST_INIT(&s->in_flight);
     opts = qemu_opts_create(&blkverify_runtime_opts, NULL, 0, &error_abort);
     if (!qemu_opts_absorb_qdict(opts, options, errp)) {
         goto fail;
@@ -278,6 +295,51 @@ static void coroutine_fn blkverify_child_entry(void *opaque)
     }
 }
 
+static bool blkverify_conflicts(BlkverifyInFlight *a, BlkverifyInFlight *b)
+{
+    bool whole_a = a->bytes == 0, whole_b = b->bytes == 0;
+
+    if (!a->modifies && !b->modifies) {
+        return false;
+    }
+    /* bytes == 0 (flush) orders against everything */
+    return whole_a || whole_b ||
+           (a->offset < b->offset + b->bytes &&
+            b->offset < a->offset + a->bytes);
+}
+
+static void coroutine_fn blkverify_serialise_begin(BDRVBlkverifyState *s,
+                                                   BlkverifyRequest *r,
+                                                   BlkverifyInFlight *self)
+{
+    BlkverifyInFlight *other;
+    bool retry;
+
+    *self = (BlkverifyInFlight) {
+        .offset = r->offset,
+        .bytes = r->bytes,
+        .modifies = r->op != BLKVERIFY_READ,
+    };
+    qemu_co_queue_init(&self->waiters);
+    do {
+        retry = false;
+        QLIST_FOREACH(other, &s->in_flight, next) {
+            if (blkverify_conflicts(self, other)) {
+                qemu_co_queue_wait(&other->waiters);
+                retry = true;
+                break;
+            }
+        }
+    } while (retry);
+    QLIST_INSERT_HEAD(&s->in_flight, self, next);
+}
+
+static void blkverify_serialise_end(BlkverifyInFlight *self)
+{
+    QLIST_REMOVE(self, next);
+    qemu_co_queue_restart_all(&self->waiters);
+}
+
 /*
  * Send @r to both children concurrently (raw in a second coroutine, test
  * in this one), wait for both, and compare the return codes.
@@ -290,7 +352,9 @@ static int coroutine_fn blkverify_co_both(BlkverifyRequest *r,
     BlkverifyChildReq raw = { .child = r->bs->file, .qiov = raw_qiov };
     BlkverifyChildReq test = { .child = s->test_file, .qiov = test_qiov };
     BlkverifyRawCo rc = { .r = r, .c = &raw };
+    BlkverifyInFlight self;
 
+    blkverify_serialise_begin(s, r, &self);
     qemu_coroutine_enter(qemu_coroutine_create(blkverify_child_entry, &rc));
     test.ret = blkverify_do_child(r, &test);
     if (!raw.done) {
@@ -299,6 +363,7 @@ static int coroutine_fn blkverify_co_both(BlkverifyRequest *r,
             qemu_coroutine_yield();
         }
     }
+    blkverify_serialise_end(&self);
     if (test.ret != raw.ret) {
         blkverify_ret_mismatch(r, test.ret, raw.ret);
     }

@@ -85,6 +85,22 @@
         }                                                               \
     } while (0)
 
+#define QSIMPLEQ_REMOVE(head, elm, type, field) do {                    \
+        if ((head)->sqh_first == (elm)) {                               \
+            QSIMPLEQ_REMOVE_HEAD((head), field);                        \
+        } else {                                                        \
+            struct type *curelm = (head)->sqh_first;                    \
+            while (curelm->field.sqe_next != (elm)) {                   \
+                curelm = curelm->field.sqe_next;                        \
+            }                                                           \
+            if ((curelm->field.sqe_next =                               \
+                 curelm->field.sqe_next->field.sqe_next) == NULL) {     \
+                (head)->sqh_last = &(curelm)->field.sqe_next;           \
+            }                                                           \
+        }                                                               \
+        (elm)->field.sqe_next = NULL;                                   \
+    } while (0)
+
 #define QSIMPLEQ_FOREACH(var, head, field) \
     for ((var) = (head)->sqh_first; (var); (var) = (var)->field.sqe_next)
 
