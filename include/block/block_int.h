@@ -354,15 +354,6 @@ int coroutine_fn bdrv_co_block_status_from_file(BlockDriverState *bs,
                                                 int64_t *pnum, int64_t *map,
                                                 BlockDriverState **file);
 
-/*
- * The format whose bdrv_probe scores @buf highest, as format probing
- * would pick it for an image starting with @buf (raw if nothing else
- * matches).  raw uses it to refuse writes to sector 0 of a probed image
- * that would make it probe as another format.
- */
-BlockDriver *bdrv_probe_format(const uint8_t *buf, int buf_size,
-                               const char *filename);
-
 /* Create options shared by every protocol/format: size only */
 extern QemuOptsList bdrv_create_opts_simple;
 
