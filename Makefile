@@ -1,6 +1,8 @@
 # Thin wrapper around meson + ninja.
 BUILD ?= build
 SANBUILD ?= build-san
+FUZZBUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 NINJA ?= ninja
 
 .PHONY: all deps check check-unit check-iotests check-sanitizers demo bench \
@@ -47,9 +49,18 @@ bench: deps
 	$(MAKE) all
 	tests/bench/run $(abspath $(BUILD))
 
+# Coverage-guided fuzzing of image parsing (clang + libFuzzer)
+fuzz:
+	scripts/install-deps --fuzz
+	$(MAKE) all
+	[ -f $(FUZZBUILD)/build.ninja ] || ./configure --builddir=$(FUZZBUILD) \
+	    --cc=clang --extra-meson-args=-Dfuzzing=true
+	$(NINJA) -C $(FUZZBUILD) tests/fuzz/fuzz-image-open
+	tests/fuzz/run $(abspath $(BUILD)) $(abspath $(FUZZBUILD)) $(FUZZ_SECONDS)
+
 clean:
 	-$(NINJA) -C $(BUILD) clean
 	-$(NINJA) -C $(SANBUILD) clean
 
 distclean:
-	rm -rf $(BUILD) $(SANBUILD)
+	rm -rf $(BUILD) $(SANBUILD) $(FUZZBUILD)

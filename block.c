@@ -1135,11 +1135,82 @@ fail_options:
     return NULL;
 }
 
+/*
+ * snapshot=on: put a temporary qcow2 overlay over @bs that takes all
+ * writes and disappears on close.  Returns the overlay (a new reference).
+ */
+static BlockDriverState *bdrv_append_temp_snapshot(BlockDriverState *bs,
+                                                   int flags, Error **errp)
+{
+    ERRP_GUARD();
+    BlockDriver *drv = bdrv_find_format("qcow2");
+    g_autofree char *tmp_filename = NULL;
+    BlockDriverState *overlay;
+    QemuOpts *opts;
+    QDict *options;
+    int64_t size;
+    int fd, ret;
+
+    if (!drv) {
+        error_setg(errp, "Temporary snapshots need the qcow2 driver");
+        return NULL;
+    }
+    size = bdrv_getlength(bs);
+    if (size < 0) {
+        error_setg_errno(errp, -size, "Could not get image size");
+        return NULL;
+    }
+    tmp_filename = g_build_filename(g_get_tmp_dir(), "vl.XXXXXX", NULL);
+    fd = g_mkstemp(tmp_filename);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Could not get temporary filename");
+        return NULL;
+    }
+    close(fd);
+
+    opts = qemu_opts_create(drv->create_opts, NULL, 0, &error_abort);
+    qemu_opt_set_number(opts, BLOCK_OPT_SIZE, size, &error_abort);
+    ret = bdrv_create(drv, tmp_filename, opts, errp);
+    qemu_opts_del(opts);
+    if (ret < 0) {
+        error_prepend(errp, "Could not create temporary overlay '%s': ",
+                      tmp_filename);
+        unlink(tmp_filename);
+        return NULL;
+    }
+
+    options = qdict_new();
+    qdict_put_str(options, "driver", "qcow2");
+    qdict_put_str(options, "file.driver", "file");
+    qdict_put_str(options, "file.filename", tmp_filename);
+    qdict_put_str(options, "backing", bs->node_name);
+    overlay = bdrv_open_inherit(NULL, NULL, options,
+                                (flags & ~BDRV_O_SNAPSHOT) | BDRV_O_RDWR,
+                                true, errp);
+    /* The open file descriptor keeps it alive until close */
+    unlink(tmp_filename);
+    return overlay;
+}
+
 BlockDriverState *bdrv_open(const char *filename, const char *reference,
                             QDict *options, int flags, Error **errp)
 {
-    return bdrv_open_inherit(filename, reference, options, flags, false,
-                             errp);
+    BlockDriverState *bs, *overlay;
+
+    if (!(flags & BDRV_O_SNAPSHOT)) {
+        return bdrv_open_inherit(filename, reference, options, flags, false,
+                                 errp);
+    }
+    /* The image itself is only read; the overlay takes the writes */
+    bs = bdrv_open_inherit(filename, reference, options,
+                           flags & ~(BDRV_O_SNAPSHOT | BDRV_O_RDWR), false,
+                           errp);
+    if (!bs) {
+        return NULL;
+    }
+    overlay = bdrv_append_temp_snapshot(bs, flags, errp);
+    bdrv_unref(bs);
+    return overlay;
 }
 
 void bdrv_ref(BlockDriverState *bs)
@@ -1348,6 +1419,16 @@ int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
         return -ENOTSUP;
     }
     return drv->bdrv_get_info(bs, bdi);
+}
+
+QDict *bdrv_get_specific_info(BlockDriverState *bs, Error **errp)
+{
+    BlockDriver *drv = bs->drv;
+
+    if (drv && drv->bdrv_get_specific_info) {
+        return drv->bdrv_get_specific_info(bs, errp);
+    }
+    return NULL;
 }
 
 bool bdrv_is_encrypted(BlockDriverState *bs)

@@ -1,1 +1,585 @@
-int main(void) { return 0; }
+/*
+ * qemu-img: create and manage disk images (command dispatch and "create")
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+
+#include <getopt.h>
+
+#include "qemu/cutils.h"
+#include "qemu/error-report.h"
+#include "qemu/option.h"
+#include "qapi/error.h"
+#include "block/block.h"
+#include "block/block_int.h"
+
+#define QEMU_IMG_VERSION "qemu-img version " QEMU_VERSION " (qblk)\n"
+#define QEMU_IMG_COPYRIGHT "Copyright (c) the qblk developers\n"
+
+typedef struct ImgCmd {
+    const char *name;
+    /* NULL: a QEMU subcommand this tool does not implement yet */
+    int (*handler)(int argc, char **argv);
+    /* Synopsis for --help (implemented commands only) */
+    const char *syntax;
+} ImgCmd;
+
+static int img_create(int argc, char **argv);
+
+/* QEMU's subcommands, in the order QEMU lists them */
+static const ImgCmd img_cmds[] = {
+    { "amend", NULL, NULL },
+    { "bench", NULL, NULL },
+    { "bitmap", NULL, NULL },
+    { "check", NULL, NULL },
+    { "commit", NULL, NULL },
+    { "compare", NULL, NULL },
+    { "convert", NULL, NULL },
+    { "create", img_create,
+      "create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
+      "[-o options] filename [size]" },
+    { "dd", NULL, NULL },
+    { "info", NULL, NULL },
+    { "map", NULL, NULL },
+    { "measure", NULL, NULL },
+    { "snapshot", NULL, NULL },
+    { "rebase", NULL, NULL },
+    { "resize", NULL, NULL },
+    { NULL, NULL, NULL },
+};
+
+/* Print a message and the hint to use --help, then exit with status 1 */
+static void QEMU_NORETURN G_GNUC_PRINTF(1, 2) error_exit(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    error_vreport(fmt, ap);
+    va_end(ap);
+    error_printf("Try 'qemu-img --help' for more information\n");
+    exit(EXIT_FAILURE);
+}
+
+static void QEMU_NORETURN missing_argument(const char *option)
+{
+    error_exit("missing argument for option '%s'", option);
+}
+
+static void QEMU_NORETURN unrecognized_option(const char *option)
+{
+    error_exit("unrecognized option '%s'", option);
+}
+
+static void print_format_name(void *opaque, const char *name)
+{
+    printf(" %s", name);
+}
+
+/* Print the usage text (QEMU's layout, our commands) and exit */
+static void QEMU_NORETURN help(void)
+{
+    const ImgCmd *cmd;
+
+    printf(QEMU_IMG_VERSION QEMU_IMG_COPYRIGHT
+           "usage: qemu-img [standard options] command [command options]\n"
+           "QEMU disk image utility\n"
+           "\n"
+           "    '-h', '--help'       display this help and exit\n"
+           "    '-V', '--version'    output version information and exit\n"
+           "\n"
+           "Command syntax:\n");
+    for (cmd = img_cmds; cmd->name; cmd++) {
+        if (cmd->handler) {
+            printf("  %s\n", cmd->syntax);
+        }
+    }
+    printf("\n"
+           "Command parameters:\n"
+           "  'filename' is a disk image filename\n"
+           "  'fmt' is the disk image format. It is guessed automatically "
+           "in most cases\n"
+           "  'size' is the disk image size in bytes. Optional suffixes\n"
+           "    'k' or 'K' (kilobyte, 1024), 'M' (megabyte, 1024k), "
+           "'G' (gigabyte, 1024M),\n"
+           "    'T' (terabyte, 1024G), 'P' (petabyte, 1024T) and "
+           "'E' (exabyte, 1024P)  are\n"
+           "    supported. 'b' is ignored.\n"
+           "  'options' is a comma separated list of format specific "
+           "options in a\n"
+           "    name=value format. Use -o help for an overview of the "
+           "options supported by\n"
+           "    the used format\n"
+           "  '-u' allows unsafe backing chains. For image creation, allow "
+           "creating without\n"
+           "       attempting to open the backing file.\n"
+           "  '-h' with or without a command shows this help and lists the "
+           "supported formats\n"
+           "  '-q' use Quiet mode - do not print any output (except errors)\n"
+           "\n"
+           "Not implemented yet:");
+    for (cmd = img_cmds; cmd->name; cmd++) {
+        if (!cmd->handler) {
+            printf(" %s", cmd->name);
+        }
+    }
+    printf("\n\nSupported formats:");
+    bdrv_iterate_format(print_format_name, NULL);
+    printf("\n");
+    exit(EXIT_SUCCESS);
+}
+
+/*
+ * Parse a size argument ("1M", "512", "1.5G"): the value, or a negative
+ * errno after reporting the error.
+ */
+static int64_t cvtnum(const char *name, const char *value)
+{
+    uint64_t res;
+    int err;
+
+    err = qemu_strtosz(value, NULL, &res);
+    if (err < 0 && err != -ERANGE) {
+        error_report("Invalid %s specified. You may use "
+                     "k, M, G, T, P or E suffixes for", name);
+        error_report("kilobytes, megabytes, gigabytes, terabytes, "
+                     "petabytes and exabytes.");
+        return err;
+    }
+    if (err == -ERANGE || res > INT64_MAX) {
+        error_report("Invalid %s specified. Must be between 0 and %" PRId64
+                     ".", name, INT64_MAX);
+        return -ERANGE;
+    }
+    return res;
+}
+
+/*
+ * An -o argument must be a non-empty list that does not end in a single
+ * separating comma (",," is an escaped comma inside a value).
+ */
+static bool is_valid_option_list(const char *optarg)
+{
+    size_t len = strlen(optarg);
+    size_t commas = 0;
+
+    if (len == 0) {
+        return false;
+    }
+    while (commas < len && optarg[len - 1 - commas] == ',') {
+        commas++;
+    }
+    return commas % 2 == 0;
+}
+
+/* Join repeated -o arguments with commas */
+static char *accumulate_options(char *options, const char *optarg)
+{
+    char *joined;
+
+    if (!options) {
+        return g_strdup(optarg);
+    }
+    joined = g_strdup_printf("%s,%s", options, optarg);
+    g_free(options);
+    return joined;
+}
+
+/* Whether an option list asks for help: an element "help" or "?" */
+static bool has_help_option(const char *options)
+{
+    const char *p = options;
+
+    while (*p) {
+        g_autoptr(GString) elem = g_string_new(NULL);
+
+        /* One element, with ",," unescaped */
+        while (*p) {
+            if (*p == ',') {
+                if (p[1] != ',') {
+                    break;
+                }
+                p++;
+            }
+            g_string_append_c(elem, *p++);
+        }
+        if (*p == ',') {
+            p++;
+        }
+        if (!strcmp(elem->str, "help") || !strcmp(elem->str, "?")) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* -o help: the create options of @fmt (and of @filename's protocol) */
+static int print_block_option_help(const char *filename, const char *fmt)
+{
+    BlockDriver *drv, *proto_drv;
+    QemuOptsList *create_opts = NULL;
+    Error *local_err = NULL;
+
+    drv = bdrv_find_format(fmt);
+    if (!drv) {
+        error_report("Unknown file format '%s'", fmt);
+        return 1;
+    }
+    if (!drv->create_opts) {
+        error_report("Format driver '%s' does not support image creation",
+                     fmt);
+        return 1;
+    }
+    create_opts = qemu_opts_append(create_opts, drv->create_opts);
+
+    if (filename) {
+        proto_drv = bdrv_find_protocol(filename, true, &local_err);
+        if (!proto_drv) {
+            error_report_err(local_err);
+            qemu_opts_free(create_opts);
+            return 1;
+        }
+        if (!proto_drv->create_opts) {
+            error_report("Protocol driver '%s' does not support image "
+                         "creation", proto_drv->format_name);
+            qemu_opts_free(create_opts);
+            return 1;
+        }
+        create_opts = qemu_opts_append(create_opts, proto_drv->create_opts);
+        printf("Supported options:\n");
+    } else {
+        printf("Supported %s options:\n", fmt);
+    }
+    qemu_opts_print_help(create_opts, false);
+    qemu_opts_free(create_opts);
+
+    if (!filename) {
+        printf("\n"
+               "The protocol level may support further options.\n"
+               "Specify the target filename to include those options.\n");
+    }
+    return 0;
+}
+
+/*
+ * Open the backing file of a new image (relative to the new image's
+ * directory, without its own backing chain and without doing I/O) to
+ * check it exists and to learn its size; its format is probed when
+ * @backing_fmt is NULL, only to name it in the error that follows.
+ */
+static int64_t backing_file_size(const char *filename,
+                                 const char *backing_file,
+                                 const char *backing_fmt, Error **errp)
+{
+    ERRP_GUARD();
+    g_autofree char *full = NULL;
+    BlockDriverState *bs;
+    QDict *options = NULL;
+    int64_t size;
+
+    /* A new image in the current directory: the name as given */
+    if (!strchr(filename, '/') || backing_file[0] == '/') {
+        full = g_strdup(backing_file);
+    } else {
+        full = bdrv_get_full_backing_filename_from_filename(filename,
+                                                            backing_file,
+                                                            errp);
+        if (!full) {
+            return -EINVAL;
+        }
+    }
+    if (backing_fmt) {
+        options = qdict_new();
+        qdict_put_str(options, "driver", backing_fmt);
+    }
+    bs = bdrv_open(full, NULL, options,
+                   BDRV_O_NO_BACKING | BDRV_O_NO_IO |
+                   BDRV_O_NO_PROBE_WARNING, errp);
+    if (!bs) {
+        error_append_hint(errp, "Could not open backing image.\n");
+        return -EINVAL;
+    }
+    if (!backing_fmt) {
+        error_setg(errp, "Backing file specified without backing format");
+        error_append_hint(errp, "Detected format of %s.\n",
+                          bdrv_get_format_name(bs));
+        bdrv_unref(bs);
+        return -EINVAL;
+    }
+    size = bdrv_getlength(bs);
+    bdrv_unref(bs);
+    if (size < 0) {
+        error_setg_errno(errp, -size, "Could not get size of '%s'",
+                         backing_file);
+    }
+    return size;
+}
+
+/*
+ * Create @filename in format @fmt: merge the format's and the protocol's
+ * create options, apply -o @options, the size and the backing file, print
+ * the "Formatting ..." line and call the driver.
+ */
+static bool img_create_image(const char *filename, const char *fmt,
+                             const char *base_filename, const char *base_fmt,
+                             const char *options, uint64_t img_size,
+                             bool open_backing, bool quiet, Error **errp)
+{
+    BlockDriver *drv, *proto_drv;
+    QemuOptsList *create_opts = NULL;
+    QemuOpts *opts = NULL;
+    const char *backing_file, *backing_fmt;
+    Error *create_err = NULL;
+    int64_t size;
+    int ret;
+    bool ok = false;
+
+    drv = bdrv_find_format(fmt);
+    if (!drv) {
+        error_setg(errp, "Unknown file format '%s'", fmt);
+        return false;
+    }
+    if (!drv->create_opts) {
+        error_setg(errp, "Format driver '%s' does not support image creation",
+                   fmt);
+        return false;
+    }
+    proto_drv = bdrv_find_protocol(filename, true, errp);
+    if (!proto_drv) {
+        return false;
+    }
+    if (!proto_drv->create_opts) {
+        error_setg(errp, "Protocol driver '%s' does not support image "
+                   "creation", proto_drv->format_name);
+        return false;
+    }
+
+    create_opts = qemu_opts_append(create_opts, drv->create_opts);
+    create_opts = qemu_opts_append(create_opts, proto_drv->create_opts);
+    opts = qemu_opts_create(create_opts, NULL, 0, &error_abort);
+
+    if (options && !qemu_opts_do_parse(opts, options, NULL, errp)) {
+        goto out;
+    }
+
+    if (!qemu_opt_find(opts, BLOCK_OPT_SIZE)) {
+        if (img_size != UINT64_MAX) {
+            qemu_opt_set_number(opts, BLOCK_OPT_SIZE, img_size,
+                                &error_abort);
+        }
+    } else if (img_size != UINT64_MAX) {
+        error_setg(errp, "The image size must be specified only once");
+        goto out;
+    }
+
+    if (base_filename &&
+        !qemu_opt_set(opts, BLOCK_OPT_BACKING_FILE, base_filename, NULL)) {
+        error_setg(errp, "Backing file not supported for file format '%s'",
+                   fmt);
+        goto out;
+    }
+    if (base_fmt &&
+        !qemu_opt_set(opts, BLOCK_OPT_BACKING_FMT, base_fmt, NULL)) {
+        error_setg(errp, "Backing file format not supported for file "
+                   "format '%s'", fmt);
+        goto out;
+    }
+
+    backing_file = qemu_opt_get(opts, BLOCK_OPT_BACKING_FILE);
+    backing_fmt = qemu_opt_get(opts, BLOCK_OPT_BACKING_FMT);
+    if (backing_file) {
+        if (!strcmp(filename, backing_file)) {
+            error_setg(errp, "Error: Trying to create an image with the "
+                       "same filename as the backing file");
+            goto out;
+        }
+        if (backing_file[0] == '\0') {
+            error_setg(errp, "Expected backing file name, got empty string");
+            goto out;
+        }
+    }
+
+    /*
+     * The backing file must exist and have a known format, and without a
+     * size a new overlay takes the backing file's size; -u skips opening
+     * it.
+     */
+    if (backing_file && open_backing) {
+        size = backing_file_size(filename, backing_file, backing_fmt, errp);
+        if (size < 0) {
+            goto out;
+        }
+        if (!qemu_opt_find(opts, BLOCK_OPT_SIZE)) {
+            qemu_opt_set_number(opts, BLOCK_OPT_SIZE, size, &error_abort);
+        }
+    } else if (backing_file && !backing_fmt) {
+        error_setg(errp, "Backing file specified without backing format");
+        goto out;
+    }
+    if (!qemu_opt_find(opts, BLOCK_OPT_SIZE)) {
+        error_setg(errp, "Image creation needs a size parameter");
+        goto out;
+    }
+
+    if (!quiet) {
+        printf("Formatting '%s', fmt=%s", filename, fmt);
+        qemu_opts_print(opts, " ");
+        printf("\n");
+        fflush(stdout);
+    }
+
+    ret = bdrv_create(drv, filename, opts, &create_err);
+    if (ret == -EFBIG) {
+        /* Clearer than whatever the driver said: the user chose the size */
+        error_free(create_err);
+        error_setg(errp, "The image size is too large for file format '%s'%s",
+                   fmt, qemu_opt_get_size(opts, BLOCK_OPT_CLUSTER_SIZE, 0) ?
+                   " (try using a larger cluster size)" : "");
+        goto out;
+    }
+    if (ret < 0) {
+        error_propagate(errp, create_err);
+        goto out;
+    }
+    ok = true;
+
+out:
+    qemu_opts_del(opts);
+    qemu_opts_free(create_opts);
+    return ok;
+}
+
+static int img_create(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *fmt = "raw";
+    const char *base_fmt = NULL;
+    const char *base_filename = NULL;
+    const char *filename;
+    g_autofree char *options = NULL;
+    uint64_t img_size = UINT64_MAX;
+    bool quiet = false;
+    bool open_backing = true;
+    Error *local_err = NULL;
+    int c;
+
+    while ((c = getopt_long(argc, argv, ":F:b:f:ho:qu", long_options,
+                            NULL)) != -1) {
+        switch (c) {
+        case ':':
+            missing_argument(argv[optind - 1]);
+        case '?':
+            unrecognized_option(argv[optind - 1]);
+        case 'h':
+            help();
+        case 'F':
+            base_fmt = optarg;
+            break;
+        case 'b':
+            base_filename = optarg;
+            break;
+        case 'f':
+            fmt = optarg;
+            break;
+        case 'o':
+            if (!is_valid_option_list(optarg)) {
+                error_report("Invalid option list: %s", optarg);
+                return 1;
+            }
+            options = accumulate_options(options, optarg);
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'u':
+            open_backing = false;
+            break;
+        }
+    }
+
+    /* The filename is optional for -o help (it adds protocol options) */
+    filename = optind < argc ? argv[optind] : NULL;
+    if (options && has_help_option(options)) {
+        return print_block_option_help(filename, fmt);
+    }
+    if (optind >= argc) {
+        error_exit("Expecting image file name");
+    }
+    optind++;
+
+    if (optind < argc) {
+        int64_t sval = cvtnum("image size", argv[optind++]);
+
+        if (sval < 0) {
+            return 1;
+        }
+        img_size = sval;
+    }
+    if (optind != argc) {
+        error_exit("Unexpected argument: %s", argv[optind]);
+    }
+
+    if (!img_create_image(filename, fmt, base_filename, base_fmt, options,
+                          img_size, open_backing, quiet, &local_err)) {
+        error_prepend(&local_err, "%s: ", filename);
+        error_report_err(local_err);
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 }
+    };
+    const ImgCmd *cmd;
+    const char *cmdname;
+    int c;
+
+    error_set_progname(argv[0]);
+    if (argc < 2) {
+        error_exit("Not enough arguments");
+    }
+    bdrv_init();
+
+    /* Global options stop at the command name ('+') */
+    while ((c = getopt_long(argc, argv, "+:hV", long_options, NULL)) != -1) {
+        switch (c) {
+        case ':':
+            missing_argument(argv[optind - 1]);
+        case '?':
+            unrecognized_option(argv[optind - 1]);
+        case 'h':
+            help();
+        case 'V':
+            printf(QEMU_IMG_VERSION QEMU_IMG_COPYRIGHT);
+            return 0;
+        }
+    }
+    if (optind >= argc) {
+        error_exit("Not enough arguments");
+    }
+
+    /* The command sees its own name as argv[0]; restart getopt for it */
+    cmdname = argv[optind];
+    argc -= optind;
+    argv += optind;
+    optind = 0;
+
+    for (cmd = img_cmds; cmd->name; cmd++) {
+        if (!strcmp(cmdname, cmd->name)) {
+            if (!cmd->handler) {
+                error_report("Command not implemented yet: %s", cmdname);
+                return 1;
+            }
+            return cmd->handler(argc, argv);
+        }
+    }
+    error_exit("Command not found: %s", cmdname);
+}

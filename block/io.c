@@ -276,6 +276,46 @@ static int64_t bdrv_max_transfer(BlockDriverState *bs, uint64_t align)
     return MAX(QEMU_ALIGN_DOWN(max, align), align);
 }
 
+/*
+ * Copy-on-read: ranges not allocated in this node (read from its backing
+ * chain) are written back into it, so later reads find them locally.
+ * The caller made the request serialising.
+ */
+static int coroutine_fn bdrv_co_do_copy_on_readv(BdrvChild *child,
+                                                 int64_t offset,
+                                                 int64_t bytes,
+                                                 QEMUIOVector *qiov,
+                                                 size_t qiov_offset)
+{
+    BlockDriverState *bs = child->bs;
+    int64_t done = 0;
+    int ret = 0;
+
+    while (done < bytes && ret == 0) {
+        int64_t pnum;
+        int alloc;
+
+        alloc = bdrv_co_is_allocated(bs, offset + done, bytes - done, &pnum);
+        if (alloc < 0) {
+            return alloc;
+        }
+        if (pnum <= 0) {
+            /* Past the end: zeroes */
+            qemu_iovec_memset(qiov, qiov_offset + done, 0, bytes - done);
+            break;
+        }
+        ret = bdrv_driver_preadv(bs, offset + done, pnum, qiov,
+                                 qiov_offset + done, 0);
+        if (ret == 0 && !alloc && !bs->read_only) {
+            BLKDBG_EVENT(child, BLKDBG_COR_WRITE);
+            ret = bdrv_driver_pwritev(bs, offset + done, pnum, qiov,
+                                      qiov_offset + done, 0);
+        }
+        done += pnum;
+    }
+    return ret;
+}
+
 /* Reads */
 
 /*
@@ -298,6 +338,11 @@ static int coroutine_fn bdrv_aligned_preadv(BdrvChild *child,
     assert(QEMU_IS_ALIGNED(bytes, align));
 
     bdrv_wait_serialising_requests(req);
+
+    if (flags & BDRV_REQ_COPY_ON_READ) {
+        return bdrv_co_do_copy_on_readv(child, offset, bytes, qiov,
+                                        qiov_offset);
+    }
 
     total_bytes = bdrv_getlength(bs);
     if (total_bytes < 0) {
@@ -348,6 +393,14 @@ int coroutine_fn bdrv_co_preadv_part(BdrvChild *child, int64_t offset,
     bdrv_inc_in_flight(bs);
     bdrv_pad_request(bs, &qiov, &qiov_offset, &offset, &bytes, &pad);
     tracked_request_begin(&req, bs, offset, bytes, BDRV_TRACKED_READ);
+    if (flags & BDRV_REQ_COPY_ON_READ) {
+        if (bs->backing) {
+            bdrv_make_request_serialising(&req, bs->bl.request_alignment);
+        } else {
+            /* Nothing below to copy from */
+            flags &= ~BDRV_REQ_COPY_ON_READ;
+        }
+    }
     ret = bdrv_aligned_preadv(child, &req, offset, bytes,
                               bs->bl.request_alignment, qiov, qiov_offset,
                               flags);
@@ -429,11 +482,13 @@ static int coroutine_fn bdrv_co_do_pwrite_zeroes(BlockDriverState *bs,
                                     MIN(max_transfer,
                                         MAX_ZERO_BOUNCE_BYTES));
 
-                if (!buf) {
-                    buf_len = MIN(MAX(num, chunk), MAX_ZERO_BOUNCE_BYTES);
-                    buf_len = MAX(buf_len, (size_t)chunk);
+                /* Pieces differ in size: the buffer must fit this one */
+                if (buf_len < (size_t)chunk) {
+                    qemu_vfree(buf);
+                    buf_len = chunk;
                     buf = qemu_try_blockalign(bs, buf_len);
                     if (!buf) {
+                        buf_len = 0;
                         ret = -ENOMEM;
                         break;
                     }

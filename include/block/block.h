@@ -151,6 +151,8 @@ int64_t bdrv_nb_sectors(BlockDriverState *bs);
 int64_t bdrv_get_allocated_file_size(BlockDriverState *bs);
 int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi);
 bool bdrv_is_encrypted(BlockDriverState *bs);
+/* See BlockDriver.bdrv_get_specific_info; NULL if none (caller unrefs) */
+QDict *bdrv_get_specific_info(BlockDriverState *bs, Error **errp);
 /* Primary data child: file for formats and filters, or NULL */
 BlockDriverState *bdrv_filter_or_cow_bs(BlockDriverState *bs);
 BlockDriverState *bdrv_backing_chain_next(BlockDriverState *bs);

@@ -204,6 +204,12 @@ struct BlockDriver {
      * filename; otherwise leave it empty and the core uses json:{...}.
      */
     void (*bdrv_refresh_filename)(BlockDriverState *bs);
+    /*
+     * Format-specific information as QEMU's ImageInfoSpecific in JSON
+     * form: {"type": "qcow2", "data": {"compat": "1.1", ...}} with QEMU's
+     * key names and value types.  NULL if there is none.
+     */
+    QDict *(*bdrv_get_specific_info)(BlockDriverState *bs, Error **errp);
     /* Extra lines for qemu-io "info" (printed after the common ones) */
     void (*bdrv_dump_info)(BlockDriverState *bs, GString *out);
     int coroutine_fn (*bdrv_co_check)(BlockDriverState *bs,

@@ -1,0 +1,2578 @@
+/*
+ * qcow2 format driver: open, header, I/O paths, create, check
+ *
+ * The image layout follows the qcow2 specification (docs/interop/qcow2.txt
+ * in QEMU): a header cluster, a two-level table (L1, L2) mapping guest
+ * clusters to host clusters, and a two-level refcount structure.  Images
+ * written here are meant to be interchangeable with QEMU's.
+ *
+ * Concurrency: s->lock guards all metadata; it is dropped while guest data
+ * is transferred.  Writes that allocate register the guest clusters they
+ * allocate as in flight until the L2 entries are linked, and other writes
+ * to those clusters wait (qcow2_wait_inflight()).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include <zlib.h>
+#ifdef CONFIG_ZSTD
+#include <zstd.h>
+#endif
+#include "qemu/cutils.h"
+#include "qemu/error-report.h"
+#include "qemu/option.h"
+#include "sysemu/block-backend.h"
+#include "block/qcow2.h"
+
+/* Runtime options */
+#define QCOW2_OPT_LAZY_REFCOUNTS        "lazy-refcounts"
+#define QCOW2_OPT_DISCARD_REQUEST       "pass-discard-request"
+#define QCOW2_OPT_DISCARD_SNAPSHOT      "pass-discard-snapshot"
+#define QCOW2_OPT_DISCARD_OTHER         "pass-discard-other"
+#define QCOW2_OPT_OVERLAP               "overlap-check"
+#define QCOW2_OPT_OVERLAP_TEMPLATE      "overlap-check.template"
+#define QCOW2_OPT_CACHE_SIZE            "cache-size"
+#define QCOW2_OPT_L2_CACHE_SIZE         "l2-cache-size"
+#define QCOW2_OPT_L2_CACHE_ENTRY_SIZE   "l2-cache-entry-size"
+#define QCOW2_OPT_REFCOUNT_CACHE_SIZE   "refcount-cache-size"
+#define QCOW2_OPT_CACHE_CLEAN_INTERVAL  "cache-clean-interval"
+
+/* Default upper bound of the L2 cache, as QEMU on Linux */
+#define DEFAULT_L2_CACHE_MAX_SIZE (32 * MiB)
+#define MIN_L2_CACHE_TABLES 2
+#define MIN_REFCOUNT_CACHE_TABLES 4
+
+static QemuOptsList qcow2_runtime_opts = {
+    .name = "qcow2",
+    .head = QTAILQ_HEAD_INITIALIZER(qcow2_runtime_opts.head),
+    .desc = {
+        {
+            .name = QCOW2_OPT_LAZY_REFCOUNTS,
+            .type = QEMU_OPT_BOOL,
+            .help = "Postpone refcount updates",
+        },
+        {
+            .name = QCOW2_OPT_DISCARD_REQUEST,
+            .type = QEMU_OPT_BOOL,
+            .help = "Pass guest discard requests to the layer below",
+        },
+        {
+            .name = QCOW2_OPT_DISCARD_SNAPSHOT,
+            .type = QEMU_OPT_BOOL,
+            .help = "Generate discard requests when snapshot related space "
+                    "is freed",
+        },
+        {
+            .name = QCOW2_OPT_DISCARD_OTHER,
+            .type = QEMU_OPT_BOOL,
+            .help = "Generate discard requests when other clusters are "
+                    "freed",
+        },
+        {
+            .name = QCOW2_OPT_OVERLAP,
+            .type = QEMU_OPT_STRING,
+            .help = "Selects which overlap checks to perform",
+        },
+        {
+            .name = QCOW2_OPT_OVERLAP_TEMPLATE,
+            .type = QEMU_OPT_STRING,
+            .help = "Selects which overlap checks to perform from a range "
+                    "of templates (none, constant, cached, all)",
+        },
+        { .name = "overlap-check.main-header", .type = QEMU_OPT_BOOL },
+        { .name = "overlap-check.active-l1", .type = QEMU_OPT_BOOL },
+        { .name = "overlap-check.active-l2", .type = QEMU_OPT_BOOL },
+        { .name = "overlap-check.refcount-table", .type = QEMU_OPT_BOOL },
+        { .name = "overlap-check.refcount-block", .type = QEMU_OPT_BOOL },
+        { .name = "overlap-check.snapshot-table", .type = QEMU_OPT_BOOL },
+        { .name = "overlap-check.inactive-l1", .type = QEMU_OPT_BOOL },
+        { .name = "overlap-check.inactive-l2", .type = QEMU_OPT_BOOL },
+        { .name = "overlap-check.bitmap-directory", .type = QEMU_OPT_BOOL },
+        {
+            .name = QCOW2_OPT_CACHE_SIZE,
+            .type = QEMU_OPT_SIZE,
+            .help = "Maximum combined metadata (L2 tables and refcount "
+                    "blocks) cache size",
+        },
+        {
+            .name = QCOW2_OPT_L2_CACHE_SIZE,
+            .type = QEMU_OPT_SIZE,
+            .help = "Maximum L2 table cache size",
+        },
+        {
+            .name = QCOW2_OPT_L2_CACHE_ENTRY_SIZE,
+            .type = QEMU_OPT_SIZE,
+            .help = "Size of each entry in the L2 cache",
+        },
+        {
+            .name = QCOW2_OPT_REFCOUNT_CACHE_SIZE,
+            .type = QEMU_OPT_SIZE,
+            .help = "Maximum refcount block cache size",
+        },
+        {
+            .name = QCOW2_OPT_CACHE_CLEAN_INTERVAL,
+            .type = QEMU_OPT_NUMBER,
+            .help = "Clean unused cache entries after this time (in "
+                    "seconds)",
+        },
+        { /* end of list */ }
+    },
+};
+
+/* The feature name table we write, and use for unnamed bits */
+static const Qcow2Feature qcow2_known_features[] = {
+    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_DIRTY_BITNR,
+      "dirty bit" },
+    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_CORRUPT_BITNR,
+      "corrupt bit" },
+    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_DATA_FILE_BITNR,
+      "external data file" },
+    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_COMPRESSION_BITNR,
+      "compression type" },
+    { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_EXTL2_BITNR,
+      "extended L2 entries" },
+    { QCOW2_FEAT_TYPE_COMPATIBLE, QCOW2_COMPAT_LAZY_REFCOUNTS_BITNR,
+      "lazy refcounts" },
+    { QCOW2_FEAT_TYPE_AUTOCLEAR, QCOW2_AUTOCLEAR_BITMAPS_BITNR,
+      "bitmaps" },
+    { QCOW2_FEAT_TYPE_AUTOCLEAR, QCOW2_AUTOCLEAR_DATA_FILE_RAW_BITNR,
+      "raw external data" },
+};
+
+static int qcow2_probe(const uint8_t *buf, int buf_size, const char *filename)
+{
+    if (buf_size >= 8 && qcow2_ld32(buf) == QCOW_MAGIC &&
+        qcow2_ld32(buf + 4) >= 2) {
+        return 100;
+    }
+    return 0;
+}
+
+/* Corruption and header flags */
+
+void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
+                             int64_t offset, int64_t size,
+                             const char *fmt, ...)
+{
+    BDRVQcow2State *s = bs->opaque;
+    g_autofree char *message = NULL;
+    va_list ap;
+
+    fatal = fatal && !bdrv_is_read_only(bs);
+    if (s->signaled_corruption &&
+        (!fatal || (s->incompatible_features & QCOW2_INCOMPAT_CORRUPT))) {
+        return;
+    }
+
+    va_start(ap, fmt);
+    message = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+
+    if (fatal) {
+        error_printf("qcow2: Marking image as corrupt: %s; further "
+                     "corruption events will be suppressed\n", message);
+        /*
+         * Setting the bit needs I/O; from a coroutine we can do it now,
+         * elsewhere it is done by the next metadata write.
+         */
+        s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
+        s->corrupt_stop = true;
+        if (qemu_in_coroutine()) {
+            uint8_t buf[8];
+
+            qcow2_st64(buf, s->incompatible_features);
+            bdrv_co_pwrite_sync(bs->file, QCOW2_HDR_INCOMPAT, 8, buf, 0);
+        }
+    } else {
+        error_printf("qcow2: Image is corrupt: %s; further non-fatal "
+                     "corruption events will be suppressed\n", message);
+    }
+    s->signaled_corruption = true;
+}
+
+int coroutine_fn qcow2_write_header_field(BlockDriverState *bs, int offset,
+                                          const void *buf, int len)
+{
+    return bdrv_co_pwrite_sync(bs->file, offset, len, buf, 0);
+}
+
+static int coroutine_fn write_incompat(BlockDriverState *bs, uint64_t value)
+{
+    uint8_t buf[8];
+
+    qcow2_st64(buf, value);
+    return qcow2_write_header_field(bs, QCOW2_HDR_INCOMPAT, buf, 8);
+}
+
+int coroutine_fn qcow2_mark_dirty(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    assert(s->qcow_version >= 3);
+    if (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) {
+        return 0;
+    }
+    ret = bdrv_co_flush(bs->file->bs);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = write_incompat(bs, s->incompatible_features | QCOW2_INCOMPAT_DIRTY);
+    if (ret < 0) {
+        return ret;
+    }
+    s->incompatible_features |= QCOW2_INCOMPAT_DIRTY;
+    return 0;
+}
+
+/* Write all caches to the OS (L2 after the refcounts it depends on) */
+static int coroutine_fn qcow2_write_caches(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    ret = qcow2_cache_write(bs, s->l2_table_cache);
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_cache_write(bs, s->refcount_block_cache);
+}
+
+static int coroutine_fn qcow2_mark_clean(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (!(s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
+        return 0;
+    }
+    ret = qcow2_write_caches(bs);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    ret = write_incompat(bs, s->incompatible_features & ~QCOW2_INCOMPAT_DIRTY);
+    if (ret < 0) {
+        return ret;
+    }
+    s->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
+    return 0;
+}
+
+int coroutine_fn qcow2_mark_corrupt(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
+    return write_incompat(bs, s->incompatible_features);
+}
+
+static int coroutine_fn qcow2_mark_consistent(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (!(s->incompatible_features & QCOW2_INCOMPAT_CORRUPT)) {
+        return 0;
+    }
+    ret = qcow2_write_caches(bs);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    ret = write_incompat(bs,
+                         s->incompatible_features & ~QCOW2_INCOMPAT_CORRUPT);
+    if (ret < 0) {
+        return ret;
+    }
+    s->incompatible_features &= ~QCOW2_INCOMPAT_CORRUPT;
+    return 0;
+}
+
+/* Header extensions */
+
+static void report_unsupported_feature(BDRVQcow2State *s, Error **errp,
+                                       uint64_t mask)
+{
+    g_autoptr(GString) features = g_string_new("");
+    int i;
+
+    for (i = 0; i < s->nb_features && mask; i++) {
+        Qcow2Feature *f = &s->feature_table[i];
+
+        if (f->type == QCOW2_FEAT_TYPE_INCOMPATIBLE && f->bit < 64 &&
+            (mask & (1ULL << f->bit))) {
+            if (features->len) {
+                g_string_append(features, ", ");
+            }
+            g_string_append(features, f->name);
+            mask &= ~(1ULL << f->bit);
+        }
+    }
+    if (mask) {
+        if (features->len) {
+            g_string_append(features, ", ");
+        }
+        g_string_append_printf(features,
+                               "Unknown incompatible feature: %" PRIx64,
+                               mask);
+    }
+    error_setg(errp, "Unsupported qcow2 feature(s): %s", features->str);
+}
+
+static void free_unknown_extensions(BDRVQcow2State *s)
+{
+    Qcow2UnknownHeaderExtension *ext, *next;
+
+    QLIST_FOREACH_SAFE(ext, &s->unknown_header_ext, next, next) {
+        QLIST_REMOVE(ext, next);
+        g_free(ext);
+    }
+}
+
+/*
+ * Parse the header extensions in [start, end) of the header cluster
+ * @hdr.  Feature names and the backing format are recorded; unknown
+ * extensions are kept.
+ */
+static int qcow2_read_extensions(BlockDriverState *bs, const uint8_t *hdr,
+                                 uint64_t start, uint64_t end,
+                                 bool *have_crypto_header, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t offset = start;
+
+    while (offset < end) {
+        uint32_t magic, len;
+
+        if (offset > end - 8) {
+            error_setg(errp, "qcow2_read_extension: ERROR: "
+                       "pos > end");
+            return -EINVAL;
+        }
+        magic = qcow2_ld32(hdr + offset);
+        len = qcow2_ld32(hdr + offset + 4);
+        offset += 8;
+        if (len > end - offset) {
+            error_setg(errp, "Header extension too large");
+            return -EINVAL;
+        }
+
+        switch (magic) {
+        case QCOW2_EXT_MAGIC_END:
+            return 0;
+
+        case QCOW2_EXT_MAGIC_BACKING_FORMAT:
+            if (len >= sizeof(bs->backing_format)) {
+                error_setg(errp, "ERROR: ext_backing_format: len=%" PRIu32
+                           " too large (>=%zu)", len,
+                           sizeof(bs->backing_format));
+                return -EINVAL;
+            }
+            memcpy(bs->backing_format, hdr + offset, len);
+            bs->backing_format[len] = '\0';
+            g_free(s->image_backing_format);
+            s->image_backing_format = g_strdup(bs->backing_format);
+            break;
+
+        case QCOW2_EXT_MAGIC_FEATURE_TABLE: {
+            int n = len / QCOW2_FEATURE_ENTRY_LEN, i;
+
+            g_free(s->feature_table);
+            s->feature_table = g_new0(Qcow2Feature, n);
+            s->nb_features = n;
+            for (i = 0; i < n; i++) {
+                const uint8_t *e = hdr + offset + i * QCOW2_FEATURE_ENTRY_LEN;
+
+                s->feature_table[i].type = e[0];
+                s->feature_table[i].bit = e[1];
+                memcpy(s->feature_table[i].name, e + 2,
+                       QCOW2_FEATURE_NAME_LEN);
+            }
+            break;
+        }
+
+        case QCOW2_EXT_MAGIC_CRYPTO_HEADER:
+            *have_crypto_header = true;
+            break;
+
+        default: {
+            Qcow2UnknownHeaderExtension *ext =
+                g_malloc0(sizeof(*ext) + len);
+
+            ext->magic = magic;
+            ext->len = len;
+            memcpy(ext->data, hdr + offset, len);
+            QLIST_INSERT_HEAD(&s->unknown_header_ext, ext, next);
+            break;
+        }
+        }
+        offset += ROUND_UP(len, 8);
+    }
+    return 0;
+}
+
+/* Snapshots */
+
+#define QCOW2_SNAPSHOT_HEADER_SIZE 40
+
+static void free_snapshots(BDRVQcow2State *s)
+{
+    int i;
+
+    for (i = 0; i < s->nb_snapshots; i++) {
+        g_free(s->snapshots[i].id_str);
+        g_free(s->snapshots[i].name);
+    }
+    g_free(s->snapshots);
+    s->snapshots = NULL;
+}
+
+static int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs,
+                                             uint32_t nb, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t offset = s->snapshots_offset;
+    uint32_t i;
+    int ret;
+
+    s->snapshots = g_new0(QCowSnapshot, MAX(nb, 1));
+    s->nb_snapshots = 0;
+    for (i = 0; i < nb; i++) {
+        uint8_t h[QCOW2_SNAPSHOT_HEADER_SIZE];
+        QCowSnapshot *sn = &s->snapshots[i];
+        uint16_t id_len, name_len;
+        uint32_t extra_len;
+        g_autofree uint8_t *extra = NULL;
+
+        ret = bdrv_co_pread(bs->file, offset, sizeof(h), h, 0);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to read snapshot table");
+            return ret;
+        }
+        sn->l1_table_offset = qcow2_ld64(h);
+        sn->l1_size = qcow2_ld32(h + 8);
+        id_len = qcow2_ld16(h + 12);
+        name_len = qcow2_ld16(h + 14);
+        sn->date_sec = qcow2_ld32(h + 16);
+        sn->date_nsec = qcow2_ld32(h + 20);
+        sn->vm_clock_nsec = qcow2_ld64(h + 24);
+        sn->vm_state_size = qcow2_ld32(h + 32);
+        extra_len = qcow2_ld32(h + 36);
+        sn->extra_data_size = extra_len;
+        sn->disk_size = s->size;
+        offset += sizeof(h);
+
+        if (extra_len > 1024) {
+            error_setg(errp, "Too much extra metadata in snapshot table "
+                       "entry %" PRIu32, i);
+            return -EFBIG;
+        }
+        extra = g_malloc0(MAX(extra_len, 16));
+        ret = bdrv_co_pread(bs->file, offset, extra_len, extra, 0);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to read snapshot table");
+            return ret;
+        }
+        offset += extra_len;
+        if (extra_len >= 8) {
+            sn->vm_state_size = qcow2_ld64(extra);
+        }
+        if (extra_len >= 16) {
+            sn->disk_size = qcow2_ld64(extra + 8);
+        }
+
+        sn->id_str = g_malloc0(id_len + 1);
+        ret = bdrv_co_pread(bs->file, offset, id_len, sn->id_str, 0);
+        offset += id_len;
+        if (ret >= 0) {
+            sn->name = g_malloc0(name_len + 1);
+            ret = bdrv_co_pread(bs->file, offset, name_len, sn->name, 0);
+            offset += name_len;
+        }
+        s->nb_snapshots = i + 1;
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to read snapshot table");
+            return ret;
+        }
+        offset = ROUND_UP(offset, 8);
+        if (offset - s->snapshots_offset > QCOW_MAX_SNAPSHOTS_SIZE) {
+            error_setg(errp, "Snapshot table is too big");
+            return -EFBIG;
+        }
+        if (sn->l1_size > QCOW_MAX_L1_SIZE / sizeof(uint64_t)) {
+            error_setg(errp, "Snapshot L1 table too large");
+            return -EFBIG;
+        }
+    }
+    s->snapshots_size = offset - s->snapshots_offset;
+    return 0;
+}
+
+/* Open and close */
+
+static bool validate_table_offset(BDRVQcow2State *s, uint64_t offset,
+                                  uint64_t entries, size_t entry_len)
+{
+    uint64_t size;
+
+    if (entries > INT64_MAX / entry_len) {
+        return false;
+    }
+    size = entries * entry_len;
+    if (INT64_MAX - size < offset) {
+        return false;
+    }
+    return !offset_into_cluster(s, offset);
+}
+
+static int qcow2_read_options(BlockDriverState *bs, QDict *options,
+                              int flags, uint64_t *l2_cache_size,
+                              uint64_t *refcount_cache_size, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QemuOpts *opts;
+    uint64_t combined, max_l2;
+    bool l2_set, rc_set, combined_set;
+    uint64_t interval;
+    int ret = 0;
+
+    opts = qemu_opts_create(&qcow2_runtime_opts, NULL, 0, &error_abort);
+    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
+        ret = -EINVAL;
+        goto out;
+    }
+
+    combined_set = qemu_opt_find(opts, QCOW2_OPT_CACHE_SIZE);
+    l2_set = qemu_opt_find(opts, QCOW2_OPT_L2_CACHE_SIZE);
+    rc_set = qemu_opt_find(opts, QCOW2_OPT_REFCOUNT_CACHE_SIZE);
+    combined = qemu_opt_get_size(opts, QCOW2_OPT_CACHE_SIZE, 0);
+    *l2_cache_size = qemu_opt_get_size(opts, QCOW2_OPT_L2_CACHE_SIZE, 0);
+    *refcount_cache_size = qemu_opt_get_size(opts,
+                                             QCOW2_OPT_REFCOUNT_CACHE_SIZE,
+                                             0);
+    /* Enough L2 cache for the whole image, up to a limit */
+    max_l2 = DIV_ROUND_UP(s->size, (uint64_t)s->cluster_size / 8);
+    max_l2 = ROUND_UP(max_l2, s->cluster_size);
+
+    if (combined_set) {
+        if (l2_set && rc_set) {
+            error_setg(errp, QCOW2_OPT_CACHE_SIZE ", " QCOW2_OPT_L2_CACHE_SIZE
+                       " and " QCOW2_OPT_REFCOUNT_CACHE_SIZE " may not be "
+                       "set at the same time");
+            ret = -EINVAL;
+            goto out;
+        } else if (l2_set && *l2_cache_size > combined) {
+            error_setg(errp, QCOW2_OPT_L2_CACHE_SIZE " may not exceed "
+                       QCOW2_OPT_CACHE_SIZE);
+            ret = -EINVAL;
+            goto out;
+        } else if (rc_set && *refcount_cache_size > combined) {
+            error_setg(errp, QCOW2_OPT_REFCOUNT_CACHE_SIZE " may not exceed "
+                       QCOW2_OPT_CACHE_SIZE);
+            ret = -EINVAL;
+            goto out;
+        }
+        if (l2_set) {
+            *refcount_cache_size = combined - *l2_cache_size;
+        } else if (rc_set) {
+            *l2_cache_size = combined - *refcount_cache_size;
+        } else {
+            *refcount_cache_size = MIN(combined,
+                                       MIN_REFCOUNT_CACHE_TABLES *
+                                       (uint64_t)s->cluster_size);
+            *l2_cache_size = MIN(combined - *refcount_cache_size, max_l2);
+        }
+    } else {
+        if (!l2_set) {
+            *l2_cache_size = MIN(max_l2, DEFAULT_L2_CACHE_MAX_SIZE);
+        }
+        if (!rc_set) {
+            *refcount_cache_size = MIN_REFCOUNT_CACHE_TABLES *
+                (uint64_t)s->cluster_size;
+        }
+    }
+    if (*l2_cache_size > INT_MAX / 2 || *refcount_cache_size > INT_MAX / 2) {
+        error_setg(errp, "Cache size too big");
+        ret = -EINVAL;
+        goto out;
+    }
+
+    s->use_lazy_refcounts = qemu_opt_get_bool(
+        opts, QCOW2_OPT_LAZY_REFCOUNTS,
+        !!(s->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS));
+    if (s->use_lazy_refcounts && s->qcow_version < 3) {
+        error_setg(errp, "Lazy refcounts require a qcow2 image with at least "
+                   "qemu 1.1 compatibility level");
+        ret = -EINVAL;
+        goto out;
+    }
+
+    s->discard_passthrough[QCOW2_DISCARD_NEVER] = false;
+    s->discard_passthrough[QCOW2_DISCARD_ALWAYS] = true;
+    s->discard_passthrough[QCOW2_DISCARD_REQUEST] =
+        qemu_opt_get_bool(opts, QCOW2_OPT_DISCARD_REQUEST,
+                          flags & BDRV_O_UNMAP);
+    s->discard_passthrough[QCOW2_DISCARD_SNAPSHOT] =
+        qemu_opt_get_bool(opts, QCOW2_OPT_DISCARD_SNAPSHOT, true);
+    s->discard_passthrough[QCOW2_DISCARD_OTHER] =
+        qemu_opt_get_bool(opts, QCOW2_OPT_DISCARD_OTHER, false);
+
+    interval = qemu_opt_get_number(opts, QCOW2_OPT_CACHE_CLEAN_INTERVAL,
+                                   600);
+    s->cache_clean_interval = interval;
+    if (interval > UINT_MAX) {
+        error_setg(errp, "Cache clean interval too big");
+        ret = -EINVAL;
+        goto out;
+    }
+
+    {
+        const char *tmpl = qemu_opt_get(opts, QCOW2_OPT_OVERLAP);
+
+        if (!tmpl) {
+            tmpl = qemu_opt_get(opts, QCOW2_OPT_OVERLAP_TEMPLATE);
+        }
+        if (tmpl && strcmp(tmpl, "none") && strcmp(tmpl, "constant") &&
+            strcmp(tmpl, "cached") && strcmp(tmpl, "all")) {
+            error_setg(errp, "Unsupported value '%s' for qcow2 option "
+                       "'overlap-check'. Allowed are any of the following: "
+                       "none, constant, cached, all", tmpl);
+            ret = -EINVAL;
+            goto out;
+        }
+    }
+
+out:
+    qemu_opts_del(opts);
+    return ret;
+}
+
+typedef struct Qcow2OpenCo {
+    BlockDriverState *bs;
+    QDict *options;
+    int flags;
+    Error **errp;
+    int ret;
+} Qcow2OpenCo;
+
+static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
+                                         QDict *options, int flags,
+                                         Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    g_autofree uint8_t *hdr = NULL;
+    uint64_t ext_end, backing_offset, l2_cache_size, rc_cache_size;
+    uint32_t backing_size, cluster_bits, nb_snapshots, reftable_clusters;
+    uint64_t l1_vm_state_index;
+    int64_t file_len;
+    bool have_crypto_header = false;
+    uint8_t first[QCOW2_HDR_V3_LENGTH];
+    int ret, i;
+
+    qemu_co_mutex_init(&s->lock);
+    QLIST_INIT(&s->inflight_allocs);
+    QLIST_INIT(&s->unknown_header_ext);
+
+    memset(first, 0, sizeof(first));
+    file_len = bdrv_getlength(bs->file->bs);
+    if (file_len < 0) {
+        error_setg_errno(errp, -file_len, "Could not read qcow2 header");
+        return file_len;
+    }
+    ret = bdrv_co_pread(bs->file, 0, MIN((int64_t)sizeof(first), file_len),
+                        first, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read qcow2 header");
+        return ret;
+    }
+
+    if (qcow2_ld32(first + QCOW2_HDR_MAGIC) != QCOW_MAGIC) {
+        error_setg(errp, "Image is not in qcow2 format");
+        return -EINVAL;
+    }
+    s->qcow_version = qcow2_ld32(first + QCOW2_HDR_VERSION);
+    if (s->qcow_version < 2 || s->qcow_version > 3) {
+        error_setg(errp, "Unsupported qcow2 version %d", s->qcow_version);
+        return -ENOTSUP;
+    }
+    cluster_bits = qcow2_ld32(first + QCOW2_HDR_CLUSTER_BITS);
+    if (cluster_bits < MIN_CLUSTER_BITS || cluster_bits > MAX_CLUSTER_BITS) {
+        error_setg(errp, "Unsupported cluster size: 2^%" PRIu32,
+                   cluster_bits);
+        return -EINVAL;
+    }
+    s->cluster_bits = cluster_bits;
+    s->cluster_size = 1 << cluster_bits;
+
+    if (s->qcow_version == 2) {
+        s->incompatible_features = 0;
+        s->compatible_features = 0;
+        s->autoclear_features = 0;
+        s->refcount_order = 4;
+        s->header_length = QCOW2_HDR_V2_LENGTH;
+    } else {
+        s->incompatible_features = qcow2_ld64(first + QCOW2_HDR_INCOMPAT);
+        s->compatible_features = qcow2_ld64(first + QCOW2_HDR_COMPAT);
+        s->autoclear_features = qcow2_ld64(first + QCOW2_HDR_AUTOCLEAR);
+        s->refcount_order = qcow2_ld32(first + QCOW2_HDR_REFCOUNT_ORDER);
+        s->header_length = qcow2_ld32(first + QCOW2_HDR_HEADER_LENGTH);
+        if (s->header_length < QCOW2_HDR_V3_MIN_LENGTH) {
+            error_setg(errp, "qcow2 header too short");
+            return -EINVAL;
+        }
+    }
+    if (s->header_length > (uint32_t)s->cluster_size) {
+        error_setg(errp, "qcow2 header exceeds cluster size");
+        return -EINVAL;
+    }
+
+    /* The whole header cluster: header, extensions, backing file name */
+    hdr = g_malloc0(s->cluster_size);
+    ret = bdrv_co_pread(bs->file, 0,
+                        MIN((int64_t)s->cluster_size, file_len), hdr, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read qcow2 header");
+        return ret;
+    }
+
+    backing_offset = qcow2_ld64(hdr + QCOW2_HDR_BACKING_OFFSET);
+    backing_size = qcow2_ld32(hdr + QCOW2_HDR_BACKING_SIZE);
+    if (backing_offset > (uint64_t)s->cluster_size) {
+        error_setg(errp, "Invalid backing file offset");
+        return -EINVAL;
+    }
+    ext_end = backing_offset ? backing_offset : (uint64_t)s->cluster_size;
+
+    if (s->header_length > QCOW2_HDR_V3_MIN_LENGTH) {
+        s->compression_type = hdr[QCOW2_HDR_COMPRESSION_TYPE];
+    } else {
+        s->compression_type = QCOW2_COMPRESSION_TYPE_ZLIB;
+    }
+
+    if (s->incompatible_features & ~QCOW2_INCOMPAT_SUPPORTED) {
+        Error *ignored = NULL;
+
+        /* Only for the feature names */
+        qcow2_read_extensions(bs, hdr, s->header_length, ext_end,
+                              &have_crypto_header, &ignored);
+        error_free(ignored);
+        report_unsupported_feature(s, errp,
+                                   s->incompatible_features &
+                                   ~QCOW2_INCOMPAT_SUPPORTED);
+        return -ENOTSUP;
+    }
+
+    if (s->incompatible_features & QCOW2_INCOMPAT_CORRUPT) {
+        /* Corrupt images may only be written to for repairing them */
+        if ((flags & BDRV_O_RDWR) && !(flags & BDRV_O_CHECK)) {
+            error_setg(errp, "qcow2: Image is corrupt; cannot be opened "
+                       "read/write");
+            return -EACCES;
+        }
+    }
+
+    switch (s->compression_type) {
+    case QCOW2_COMPRESSION_TYPE_ZLIB:
+#ifdef CONFIG_ZSTD
+    case QCOW2_COMPRESSION_TYPE_ZSTD:
+#endif
+        break;
+    default:
+        error_setg(errp, "qcow2: unknown compression type: %u",
+                   s->compression_type);
+        return -ENOTSUP;
+    }
+    if (s->compression_type == QCOW2_COMPRESSION_TYPE_ZLIB) {
+        if (s->incompatible_features & QCOW2_INCOMPAT_COMPRESSION) {
+            error_setg(errp, "qcow2: Compression type incompatible feature "
+                       "bit must not be set");
+            return -EINVAL;
+        }
+    } else if (!(s->incompatible_features & QCOW2_INCOMPAT_COMPRESSION)) {
+        error_setg(errp, "qcow2: Compression type incompatible feature bit "
+                   "must be set");
+        return -EINVAL;
+    }
+
+    if (s->refcount_order > QCOW2_MAX_REFCOUNT_ORDER) {
+        error_setg(errp, "Reference count entry width too large; may not "
+                   "exceed 64 bits");
+        return -EINVAL;
+    }
+    s->refcount_bits = 1 << s->refcount_order;
+    s->refcount_max = s->refcount_bits == 64 ? UINT64_MAX
+                                             : (1ULL << s->refcount_bits) - 1;
+    s->refcount_block_bits = cluster_bits - (s->refcount_order - 3);
+    s->refcount_block_size = 1 << s->refcount_block_bits;
+
+    s->crypt_method_header = qcow2_ld32(hdr + QCOW2_HDR_CRYPT_METHOD);
+    if (s->crypt_method_header > QCOW_CRYPT_LUKS) {
+        error_setg(errp, "Unsupported encryption method %" PRIu32,
+                   s->crypt_method_header);
+        return -EINVAL;
+    }
+
+    s->l2_bits = cluster_bits - 3;
+    s->l2_size = 1 << s->l2_bits;
+    s->size = qcow2_ld64(hdr + QCOW2_HDR_SIZE);
+    qcow2_compressed_layout(cluster_bits, &s->csize_shift, &s->csize_mask,
+                            &s->cluster_offset_mask);
+
+    s->refcount_table_offset = qcow2_ld64(hdr + QCOW2_HDR_REFTABLE_OFFSET);
+    reftable_clusters = qcow2_ld32(hdr + QCOW2_HDR_REFTABLE_CLUSTERS);
+    if (reftable_clusters == 0) {
+        error_setg(errp, "Image does not contain a reference count table");
+        return -EINVAL;
+    }
+    if (reftable_clusters > (QCOW_MAX_REFTABLE_SIZE >> cluster_bits)) {
+        error_setg(errp, "Reference count table too large");
+        return -EINVAL;
+    }
+    s->refcount_table_size = reftable_clusters << (cluster_bits - 3);
+    if (!validate_table_offset(s, s->refcount_table_offset,
+                               s->refcount_table_size, sizeof(uint64_t))) {
+        error_setg(errp, "Reference count table offset invalid");
+        return -EINVAL;
+    }
+
+    nb_snapshots = qcow2_ld32(hdr + QCOW2_HDR_NB_SNAPSHOTS);
+    s->snapshots_offset = qcow2_ld64(hdr + QCOW2_HDR_SNAPSHOTS_OFFSET);
+    if (nb_snapshots > QCOW_MAX_SNAPSHOTS) {
+        error_setg(errp, "Too many snapshots");
+        return -EINVAL;
+    }
+    if (!validate_table_offset(s, s->snapshots_offset, nb_snapshots,
+                               QCOW2_SNAPSHOT_HEADER_SIZE)) {
+        error_setg(errp, "Snapshot table offset invalid");
+        return -EINVAL;
+    }
+
+    s->l1_size = 0;
+    {
+        uint32_t l1_size = qcow2_ld32(hdr + QCOW2_HDR_L1_SIZE);
+
+        if (l1_size > QCOW_MAX_L1_SIZE / sizeof(uint64_t)) {
+            error_setg(errp, "Active L1 table too large");
+            return -EFBIG;
+        }
+        l1_vm_state_index = size_to_l1(s, s->size);
+        if (s->size > (1ULL << 62) || l1_vm_state_index > INT_MAX) {
+            error_setg(errp, "Image is too big");
+            return -EFBIG;
+        }
+        s->l1_vm_state_index = l1_vm_state_index;
+        if (l1_size < l1_vm_state_index) {
+            error_setg(errp, "L1 table is too small");
+            return -EINVAL;
+        }
+        s->l1_table_offset = qcow2_ld64(hdr + QCOW2_HDR_L1_OFFSET);
+        if (!validate_table_offset(s, s->l1_table_offset, l1_size,
+                                   sizeof(uint64_t))) {
+            error_setg(errp, "Active L1 table offset invalid");
+            return -EINVAL;
+        }
+        s->l1_table = g_try_new0(uint64_t, MAX(l1_size, 1));
+        if (!s->l1_table) {
+            error_setg(errp, "Could not allocate L1 table");
+            return -ENOMEM;
+        }
+        if (l1_size > 0) {
+            ret = bdrv_co_pread(bs->file, s->l1_table_offset,
+                                (int64_t)l1_size * sizeof(uint64_t),
+                                s->l1_table, 0);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Could not read L1 table");
+                return ret;
+            }
+            for (i = 0; i < (int)l1_size; i++) {
+                s->l1_table[i] = GUINT64_FROM_BE(s->l1_table[i]);
+            }
+        }
+        s->l1_size = l1_size;
+    }
+
+    ret = qcow2_read_options(bs, options, flags, &l2_cache_size,
+                             &rc_cache_size, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    s->l2_table_cache = qcow2_cache_create(
+        bs, MAX(l2_cache_size / s->cluster_size, MIN_L2_CACHE_TABLES),
+        s->cluster_size);
+    s->refcount_block_cache = qcow2_cache_create(
+        bs, MAX(rc_cache_size / s->cluster_size, MIN_REFCOUNT_CACHE_TABLES),
+        s->cluster_size);
+    if (!s->l2_table_cache || !s->refcount_block_cache) {
+        error_setg(errp, "Could not allocate metadata caches");
+        return -ENOMEM;
+    }
+    qcow2_cache_set_is_l2(s->l2_table_cache, true);
+
+    ret = qcow2_refcount_init(bs, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    ret = qcow2_read_extensions(bs, hdr, s->header_length, ext_end,
+                                &have_crypto_header, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    if (s->crypt_method_header) {
+        if (s->crypt_method_header == QCOW_CRYPT_LUKS &&
+            !have_crypto_header) {
+            error_setg(errp, "Missing CRYPTO header for crypt method %d",
+                       s->crypt_method_header);
+            return -EINVAL;
+        }
+        if (!(flags & BDRV_O_NO_IO)) {
+            error_setg(errp, "Parameter 'encrypt.key-secret' is required "
+                       "for cipher");
+            return -EINVAL;
+        }
+        bs->encrypted = true;
+    }
+
+    if (backing_offset) {
+        uint32_t max = MIN(1023, s->cluster_size - backing_offset);
+
+        if (backing_size > max) {
+            error_setg(errp, "Backing file name too long");
+            return -EINVAL;
+        }
+        s->image_backing_file = g_strndup((char *)hdr + backing_offset,
+                                          backing_size);
+        pstrcpy(bs->backing_file, sizeof(bs->backing_file),
+                s->image_backing_file);
+        pstrcpy(bs->auto_backing_file, sizeof(bs->auto_backing_file),
+                s->image_backing_file);
+    }
+
+    if (nb_snapshots) {
+        ret = qcow2_read_snapshots(bs, nb_snapshots, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+
+    s->free_cluster_index = 0;
+    s->free_byte_offset = 0;
+
+    /*
+     * We maintain none of the autoclear features (bitmaps, raw external
+     * data): clear their bits before anything is written, as the format
+     * requires of such writers.
+     */
+    if ((flags & BDRV_O_RDWR) && s->autoclear_features) {
+        uint8_t buf[8] = { 0 };
+
+        ret = qcow2_write_header_field(bs, QCOW2_HDR_AUTOCLEAR, buf, 8);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not update qcow2 header");
+            return ret;
+        }
+        s->autoclear_features = 0;
+    }
+
+    /* Repair an image left dirty by a crash with lazy refcounts */
+    if (!(flags & BDRV_O_CHECK) && (flags & BDRV_O_RDWR) &&
+        (s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
+        BdrvCheckResult result = { 0 };
+
+        qemu_co_mutex_lock(&s->lock);
+        ret = qcow2_check_refcounts(bs, &result,
+                                    BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
+        if (ret >= 0 && !result.corruptions && !result.check_errors) {
+            ret = qcow2_mark_clean(bs);
+        } else if (ret >= 0) {
+            ret = -EIO;
+        }
+        qemu_co_mutex_unlock(&s->lock);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not repair dirty image");
+            return ret;
+        }
+    }
+    return 0;
+}
+
+static void coroutine_fn qcow2_open_entry(void *opaque)
+{
+    Qcow2OpenCo *oc = opaque;
+
+    oc->ret = qcow2_co_do_open(oc->bs, oc->options, oc->flags, oc->errp);
+}
+
+static void qcow2_free_state(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    qcow2_cache_destroy(s->l2_table_cache);
+    qcow2_cache_destroy(s->refcount_block_cache);
+    s->l2_table_cache = NULL;
+    s->refcount_block_cache = NULL;
+    qcow2_refcount_close(bs);
+    g_free(s->l1_table);
+    s->l1_table = NULL;
+    g_free(s->feature_table);
+    s->feature_table = NULL;
+    free_unknown_extensions(s);
+    free_snapshots(s);
+    g_free(s->image_backing_file);
+    g_free(s->image_backing_format);
+    s->image_backing_file = NULL;
+    s->image_backing_format = NULL;
+}
+
+/* Run @entry in a coroutine and wait for it (or call it directly) */
+static void qcow2_run_co(CoroutineEntry *entry, void *opaque, int *ret)
+{
+    *ret = -EINPROGRESS;
+    if (qemu_in_coroutine()) {
+        entry(opaque);
+    } else {
+        qemu_coroutine_enter(qemu_coroutine_create(entry, opaque));
+        AIO_WAIT_WHILE(NULL, *ret == -EINPROGRESS);
+    }
+}
+
+static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
+                      Error **errp)
+{
+    Qcow2OpenCo oc = {
+        .bs = bs,
+        .options = options,
+        .flags = flags,
+        .errp = errp,
+    };
+    int ret;
+
+    ret = bdrv_open_file_child(NULL, options, "file", bs, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    qcow2_run_co(qcow2_open_entry, &oc, &oc.ret);
+    if (oc.ret < 0) {
+        qcow2_free_state(bs);
+        return oc.ret;
+    }
+
+    bs->supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK;
+
+    if (!bs->backing) {
+        bdrv_refresh_filename(bs);
+        ret = bdrv_open_backing_file(bs, options, "backing", errp);
+        if (ret < 0) {
+            qcow2_free_state(bs);
+            return ret;
+        }
+    }
+    return 0;
+}
+
+typedef struct Qcow2CloseCo {
+    BlockDriverState *bs;
+    int ret;
+} Qcow2CloseCo;
+
+static void coroutine_fn qcow2_close_entry(void *opaque)
+{
+    Qcow2CloseCo *cc = opaque;
+    BlockDriverState *bs = cc->bs;
+    BDRVQcow2State *s = bs->opaque;
+    int ret = 0;
+
+    qemu_co_mutex_lock(&s->lock);
+    if (!bdrv_is_read_only(bs) && !s->corrupt_stop) {
+        ret = qcow2_write_caches(bs);
+        if (ret >= 0) {
+            ret = bdrv_co_flush(bs->file->bs);
+        }
+        if (ret >= 0) {
+            ret = qcow2_mark_clean(bs);
+        }
+        if (ret < 0) {
+            error_report("Failed to flush the qcow2 metadata: %s",
+                         strerror(-ret));
+        }
+    }
+    qemu_co_mutex_unlock(&s->lock);
+    cc->ret = ret;
+}
+
+static void qcow2_close(BlockDriverState *bs)
+{
+    Qcow2CloseCo cc = { .bs = bs };
+
+    qcow2_run_co(qcow2_close_entry, &cc, &cc.ret);
+    qcow2_free_state(bs);
+}
+
+/* Reopen: options are re-read; going read-only leaves the image clean */
+
+typedef struct Qcow2ReopenState {
+    bool use_lazy_refcounts;
+    bool discard_passthrough[QCOW2_DISCARD_MAX];
+    int cache_clean_interval;
+} Qcow2ReopenState;
+
+static int qcow2_reopen_prepare(BDRVReopenState *state, Error **errp)
+{
+    BlockDriverState *bs = state->bs;
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2ReopenState *r = g_new0(Qcow2ReopenState, 1);
+    Qcow2ReopenState saved;
+    uint64_t l2_size, rc_size;
+    int ret;
+
+    saved.use_lazy_refcounts = s->use_lazy_refcounts;
+    memcpy(saved.discard_passthrough, s->discard_passthrough,
+           sizeof(saved.discard_passthrough));
+    saved.cache_clean_interval = s->cache_clean_interval;
+
+    ret = qcow2_read_options(bs, state->options, state->flags, &l2_size,
+                             &rc_size, errp);
+    r->use_lazy_refcounts = s->use_lazy_refcounts;
+    memcpy(r->discard_passthrough, s->discard_passthrough,
+           sizeof(r->discard_passthrough));
+    r->cache_clean_interval = s->cache_clean_interval;
+    s->use_lazy_refcounts = saved.use_lazy_refcounts;
+    memcpy(s->discard_passthrough, saved.discard_passthrough,
+           sizeof(s->discard_passthrough));
+    s->cache_clean_interval = saved.cache_clean_interval;
+    if (ret < 0) {
+        g_free(r);
+        return ret;
+    }
+
+    if (!bdrv_is_read_only(bs) &&
+        (state->read_only ||
+         (s->use_lazy_refcounts && !r->use_lazy_refcounts))) {
+        Qcow2CloseCo cc = { .bs = bs };
+
+        /* Write everything out and clear the dirty bit */
+        qcow2_run_co(qcow2_close_entry, &cc, &cc.ret);
+        if (cc.ret < 0) {
+            error_setg_errno(errp, -cc.ret, "Could not flush the qcow2 "
+                             "metadata");
+            g_free(r);
+            return cc.ret;
+        }
+    }
+    state->opaque = r;
+    return 0;
+}
+
+static void qcow2_reopen_commit(BDRVReopenState *state)
+{
+    BDRVQcow2State *s = state->bs->opaque;
+    Qcow2ReopenState *r = state->opaque;
+
+    s->use_lazy_refcounts = r->use_lazy_refcounts;
+    memcpy(s->discard_passthrough, r->discard_passthrough,
+           sizeof(s->discard_passthrough));
+    s->cache_clean_interval = r->cache_clean_interval;
+    g_free(r);
+    state->opaque = NULL;
+}
+
+static void qcow2_reopen_abort(BDRVReopenState *state)
+{
+    g_free(state->opaque);
+    state->opaque = NULL;
+}
+
+static void qcow2_refresh_limits(BlockDriverState *bs, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    bs->bl.request_alignment = 1;
+    bs->bl.pwrite_zeroes_alignment = s->cluster_size;
+    bs->bl.pdiscard_alignment = s->cluster_size;
+}
+
+/* Compression */
+
+static ssize_t qcow2_zlib_compress(void *dest, size_t dest_size,
+                                   const void *src, size_t src_size)
+{
+    z_stream strm = { 0 };
+    ssize_t ret;
+
+    if (deflateInit2(&strm, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
+                     Z_DEFAULT_STRATEGY) != Z_OK) {
+        return -EIO;
+    }
+    strm.next_in = (Bytef *)src;
+    strm.avail_in = src_size;
+    strm.next_out = dest;
+    strm.avail_out = dest_size;
+    ret = deflate(&strm, Z_FINISH);
+    if (ret == Z_STREAM_END) {
+        ret = dest_size - strm.avail_out;
+    } else {
+        ret = ret == Z_OK || ret == Z_BUF_ERROR ? -ENOMEM : -EIO;
+    }
+    deflateEnd(&strm);
+    return ret;
+}
+
+static ssize_t qcow2_zlib_decompress(void *dest, size_t dest_size,
+                                     const void *src, size_t src_size)
+{
+    z_stream strm = { 0 };
+    ssize_t ret;
+
+    if (inflateInit2(&strm, -12) != Z_OK) {
+        return -EIO;
+    }
+    strm.next_in = (Bytef *)src;
+    strm.avail_in = src_size;
+    strm.next_out = dest;
+    strm.avail_out = dest_size;
+    ret = inflate(&strm, Z_FINISH);
+    if ((ret == Z_STREAM_END || ret == Z_BUF_ERROR) && strm.avail_out == 0) {
+        ret = 0;
+    } else {
+        ret = -EIO;
+    }
+    inflateEnd(&strm);
+    return ret;
+}
+
+#ifdef CONFIG_ZSTD
+static ssize_t qcow2_zstd_compress(void *dest, size_t dest_size,
+                                   const void *src, size_t src_size)
+{
+    size_t r = ZSTD_compress(dest, dest_size, src, src_size,
+                             ZSTD_CLEVEL_DEFAULT);
+
+    if (ZSTD_isError(r)) {
+        /* Most likely it did not fit: the caller stores it uncompressed */
+        return -ENOMEM;
+    }
+    return r;
+}
+
+static ssize_t qcow2_zstd_decompress(void *dest, size_t dest_size,
+                                     const void *src, size_t src_size)
+{
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    ZSTD_outBuffer out = { dest, dest_size, 0 };
+    ZSTD_inBuffer in = { src, src_size, 0 };
+    ssize_t ret = 0;
+
+    if (!dctx) {
+        return -EIO;
+    }
+    /* The input may have padding after the frame: stop at a full cluster */
+    while (out.pos < out.size) {
+        size_t r = ZSTD_decompressStream(dctx, &out, &in);
+
+        if (ZSTD_isError(r)) {
+            ret = -EIO;
+            break;
+        }
+        if (r == 0 || in.pos == in.size) {
+            if (out.pos < out.size && in.pos == in.size) {
+                ret = -EIO;
+            }
+            break;
+        }
+    }
+    if (ret == 0 && out.pos != out.size) {
+        ret = -EIO;
+    }
+    ZSTD_freeDCtx(dctx);
+    return ret;
+}
+#endif
+
+static ssize_t qcow2_compress(BDRVQcow2State *s, void *dest,
+                              size_t dest_size, const void *src,
+                              size_t src_size)
+{
+#ifdef CONFIG_ZSTD
+    if (s->compression_type == QCOW2_COMPRESSION_TYPE_ZSTD) {
+        return qcow2_zstd_compress(dest, dest_size, src, src_size);
+    }
+#endif
+    return qcow2_zlib_compress(dest, dest_size, src, src_size);
+}
+
+ssize_t coroutine_fn qcow2_co_decompress(BlockDriverState *bs, void *dest,
+                                         size_t dest_size, const void *src,
+                                         size_t src_size)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+#ifdef CONFIG_ZSTD
+    if (s->compression_type == QCOW2_COMPRESSION_TYPE_ZSTD) {
+        return qcow2_zstd_decompress(dest, dest_size, src, src_size);
+    }
+#endif
+    (void)s;
+    return qcow2_zlib_decompress(dest, dest_size, src, src_size);
+}
+
+/* Read @bytes of compressed cluster @l2_entry from @in_cluster on */
+static int coroutine_fn qcow2_co_preadv_compressed(BlockDriverState *bs,
+                                                   uint64_t l2_entry,
+                                                   uint64_t in_cluster,
+                                                   uint64_t bytes,
+                                                   QEMUIOVector *qiov,
+                                                   size_t qiov_offset)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t coffset = l2_entry & s->cluster_offset_mask;
+    uint64_t start, len;
+    int64_t file_len;
+    g_autofree uint8_t *in = NULL;
+    g_autofree uint8_t *out = NULL;
+    int ret;
+
+    qcow2_parse_compressed_descriptor(s, l2_entry, &start, &len);
+    /* The data starts at @coffset, inside the first sector */
+    len -= coffset - start;
+    file_len = bdrv_getlength(bs->file->bs);
+    if (file_len < 0) {
+        return file_len;
+    }
+    in = g_try_malloc0(len);
+    out = g_try_malloc(s->cluster_size);
+    if (!in || !out) {
+        return -ENOMEM;
+    }
+    BLKDBG_EVENT(bs->file, BLKDBG_READ_COMPRESSED);
+    if ((int64_t)coffset < file_len) {
+        ret = bdrv_co_pread(bs->file, coffset,
+                            MIN(len, (uint64_t)(file_len - coffset)), in, 0);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (qcow2_co_decompress(bs, out, s->cluster_size, in, len) < 0) {
+        return -EIO;
+    }
+    qemu_iovec_from_buf(qiov, qiov_offset, out + in_cluster, bytes);
+    return 0;
+}
+
+/* Reads */
+
+static int coroutine_fn qcow2_co_preadv_part(BlockDriverState *bs,
+                                             int64_t offset, int64_t bytes,
+                                             QEMUIOVector *qiov,
+                                             size_t qiov_offset,
+                                             BdrvRequestFlags flags)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret = 0;
+
+    while (bytes > 0) {
+        uint64_t cur = bytes, host = 0;
+        QCow2ClusterType type;
+
+        qemu_co_mutex_lock(&s->lock);
+        ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type);
+        qemu_co_mutex_unlock(&s->lock);
+        if (ret < 0) {
+            return ret;
+        }
+
+        switch (type) {
+        case QCOW2_CLUSTER_UNALLOCATED:
+            if (bs->backing) {
+                int64_t blen = bdrv_getlength(bs->backing->bs);
+                uint64_t n = 0;
+
+                if (blen < 0) {
+                    return blen;
+                }
+                if (offset < blen) {
+                    n = MIN(cur, (uint64_t)(blen - offset));
+                    BLKDBG_EVENT(bs->file, BLKDBG_READ_BACKING_AIO);
+                    ret = bdrv_co_preadv_part(bs->backing, offset, n, qiov,
+                                              qiov_offset, 0);
+                    if (ret < 0) {
+                        return ret;
+                    }
+                }
+                if (n < cur) {
+                    qemu_iovec_memset(qiov, qiov_offset + n, 0, cur - n);
+                }
+            } else {
+                qemu_iovec_memset(qiov, qiov_offset, 0, cur);
+            }
+            break;
+
+        case QCOW2_CLUSTER_ZERO_PLAIN:
+        case QCOW2_CLUSTER_ZERO_ALLOC:
+            qemu_iovec_memset(qiov, qiov_offset, 0, cur);
+            break;
+
+        case QCOW2_CLUSTER_NORMAL:
+            BLKDBG_EVENT(bs->file, BLKDBG_READ_AIO);
+            ret = bdrv_co_preadv_part(bs->file, host, cur, qiov,
+                                      qiov_offset, 0);
+            if (ret < 0) {
+                return ret;
+            }
+            break;
+
+        case QCOW2_CLUSTER_COMPRESSED:
+            ret = qcow2_co_preadv_compressed(bs, host,
+                                             offset_into_cluster(s, offset),
+                                             cur, qiov, qiov_offset);
+            if (ret < 0) {
+                return ret;
+            }
+            break;
+        }
+
+        offset += cur;
+        bytes -= cur;
+        qiov_offset += cur;
+    }
+    return 0;
+}
+
+static int coroutine_fn qcow2_co_preadv(BlockDriverState *bs, int64_t offset,
+                                        int64_t bytes, QEMUIOVector *qiov,
+                                        BdrvRequestFlags flags)
+{
+    if (((BDRVQcow2State *)bs->opaque)->corrupt_stop) {
+        return -ENOMEDIUM;
+    }
+    return qcow2_co_preadv_part(bs, offset, bytes, qiov, 0, flags);
+}
+
+/* Writes */
+
+/* Old contents of guest [offset, offset + bytes) into @buf (for COW) */
+static int coroutine_fn qcow2_co_read_cow(BlockDriverState *bs,
+                                          uint64_t offset, uint64_t bytes,
+                                          uint8_t *buf)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QEMUIOVector qiov;
+    uint64_t n;
+
+    memset(buf, 0, bytes);
+    if (!bytes || offset >= s->size) {
+        return 0;
+    }
+    n = MIN(bytes, s->size - offset);
+    BLKDBG_EVENT(bs->file, BLKDBG_COW_READ);
+    qemu_iovec_init_buf(&qiov, buf, n);
+    return qcow2_co_preadv_part(bs, offset, n, &qiov, 0, 0);
+}
+
+static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
+                                              int64_t offset, int64_t bytes,
+                                              QEMUIOVector *qiov,
+                                              size_t qiov_offset,
+                                              BdrvRequestFlags flags)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret = 0;
+
+    while (bytes > 0) {
+        QCowWriteMap m;
+
+        qemu_co_mutex_lock(&s->lock);
+        qcow2_wait_inflight(bs, offset, bytes);
+        if (s->use_lazy_refcounts) {
+            ret = qcow2_mark_dirty(bs);
+            if (ret < 0) {
+                qemu_co_mutex_unlock(&s->lock);
+                return ret;
+            }
+        }
+        ret = qcow2_alloc_host_offset(bs, offset, bytes, &m);
+        qemu_co_mutex_unlock(&s->lock);
+        if (ret < 0) {
+            return ret;
+        }
+
+        if (!m.alloc) {
+            BLKDBG_EVENT(bs->file, BLKDBG_WRITE_AIO);
+            ret = bdrv_co_pwritev_part(bs->file, m.host_offset, m.bytes,
+                                       qiov, qiov_offset, 0);
+            if (ret < 0) {
+                return ret;
+            }
+        } else {
+            g_autofree uint8_t *head = NULL;
+            g_autofree uint8_t *tail = NULL;
+            QEMUIOVector hd;
+
+            if (m.cow_start_bytes) {
+                head = g_malloc(m.cow_start_bytes);
+                ret = qcow2_co_read_cow(bs, m.alloc_guest_start,
+                                        m.cow_start_bytes, head);
+            }
+            if (ret >= 0 && m.cow_end_bytes) {
+                tail = g_malloc(m.cow_end_bytes);
+                ret = qcow2_co_read_cow(bs, offset + m.bytes,
+                                        m.cow_end_bytes, tail);
+            }
+            if (ret >= 0) {
+                qemu_iovec_init(&hd, 3);
+                if (head) {
+                    qemu_iovec_add(&hd, head, m.cow_start_bytes);
+                }
+                qemu_iovec_concat(&hd, qiov, qiov_offset, m.bytes);
+                if (tail) {
+                    qemu_iovec_add(&hd, tail, m.cow_end_bytes);
+                }
+                BLKDBG_EVENT(bs->file, head || tail ? BLKDBG_COW_WRITE
+                                                    : BLKDBG_WRITE_AIO);
+                ret = bdrv_co_pwritev(bs->file, m.alloc_host_start,
+                                      hd.size, &hd, 0);
+                qemu_iovec_destroy(&hd);
+            }
+
+            qemu_co_mutex_lock(&s->lock);
+            if (ret < 0) {
+                qcow2_alloc_abort(bs, &m);
+            } else {
+                ret = qcow2_alloc_link_l2(bs, &m);
+            }
+            qemu_co_mutex_unlock(&s->lock);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+
+        offset += m.bytes;
+        bytes -= m.bytes;
+        qiov_offset += m.bytes;
+    }
+
+    if (flags & BDRV_REQ_FUA) {
+        qemu_co_mutex_lock(&s->lock);
+        ret = qcow2_write_caches(bs);
+        qemu_co_mutex_unlock(&s->lock);
+        if (ret >= 0) {
+            ret = bdrv_co_flush(bs->file->bs);
+        }
+    }
+    return ret;
+}
+
+static int coroutine_fn qcow2_co_pwritev(BlockDriverState *bs,
+                                         int64_t offset, int64_t bytes,
+                                         QEMUIOVector *qiov,
+                                         BdrvRequestFlags flags)
+{
+    if (((BDRVQcow2State *)bs->opaque)->corrupt_stop) {
+        return -ENOMEDIUM;
+    }
+    return qcow2_co_pwritev_part(bs, offset, bytes, qiov, 0, flags);
+}
+
+/* Whether guest [offset, offset + bytes) reads as zeroes already */
+static bool coroutine_fn is_zero(BlockDriverState *bs, int64_t offset,
+                                 int64_t bytes)
+{
+    while (bytes > 0) {
+        uint64_t cur = bytes, host;
+        QCow2ClusterType type;
+        int ret;
+
+        ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type);
+        if (ret < 0) {
+            return false;
+        }
+        if (type == QCOW2_CLUSTER_UNALLOCATED) {
+            if (bs->backing) {
+                int64_t pnum = 0;
+
+                ret = bdrv_co_is_allocated_above(bs->backing->bs, NULL,
+                                                 false, offset, cur, &pnum);
+                if (ret != 0 || (uint64_t)pnum < cur) {
+                    /* Could be data in the backing chain */
+                    if (offset >= bdrv_getlength(bs->backing->bs)) {
+                        goto next;
+                    }
+                    return false;
+                }
+            }
+        } else if (type != QCOW2_CLUSTER_ZERO_PLAIN &&
+                   type != QCOW2_CLUSTER_ZERO_ALLOC) {
+            return false;
+        }
+next:
+        offset += cur;
+        bytes -= cur;
+    }
+    return true;
+}
+
+static int coroutine_fn qcow2_co_pwrite_zeroes(BlockDriverState *bs,
+                                               int64_t offset, int64_t bytes,
+                                               BdrvRequestFlags flags)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t head = offset_into_cluster(s, offset);
+    int64_t tail = offset_into_cluster(s, offset + bytes);
+    int ret;
+
+    if (s->corrupt_stop) {
+        return -ENOMEDIUM;
+    }
+    if (s->qcow_version < 3) {
+        return -ENOTSUP;
+    }
+    if (offset + bytes == (int64_t)s->size) {
+        tail = 0;
+    }
+
+    qemu_co_mutex_lock(&s->lock);
+    if (head || tail) {
+        int64_t start = offset - head;
+        int64_t end = ROUND_UP(offset + bytes, s->cluster_size);
+
+        end = MIN(end, (int64_t)ROUND_UP(s->size, s->cluster_size));
+        qcow2_wait_inflight(bs, start, end - start);
+        /* Partial clusters: fine only if the rest is zero already */
+        if (!is_zero(bs, start, offset - start) ||
+            !is_zero(bs, offset + bytes,
+                     MIN(end, (int64_t)s->size) - (offset + bytes))) {
+            qemu_co_mutex_unlock(&s->lock);
+            return -ENOTSUP;
+        }
+        offset = start;
+        bytes = end - start;
+    } else {
+        qcow2_wait_inflight(bs, offset, bytes);
+    }
+    if (s->use_lazy_refcounts) {
+        ret = qcow2_mark_dirty(bs);
+        if (ret < 0) {
+            goto out;
+        }
+    }
+    ret = qcow2_cluster_zeroize(bs, offset, bytes, flags);
+out:
+    qemu_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+static int coroutine_fn qcow2_co_pdiscard(BlockDriverState *bs,
+                                          int64_t offset, int64_t bytes)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (s->corrupt_stop) {
+        return -ENOMEDIUM;
+    }
+    if (!QEMU_IS_ALIGNED(offset | bytes, s->cluster_size)) {
+        if (!QEMU_IS_ALIGNED(offset, s->cluster_size) ||
+            offset + bytes != (int64_t)s->size) {
+            return -ENOTSUP;
+        }
+    }
+    qemu_co_mutex_lock(&s->lock);
+    qcow2_wait_inflight(bs, offset, bytes);
+    ret = qcow2_cluster_discard(bs, offset, bytes, QCOW2_DISCARD_REQUEST,
+                                false);
+    qemu_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+static int coroutine_fn qcow2_co_flush_to_os(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (s->corrupt_stop) {
+        /* Write nothing more to an image found corrupt */
+        return -ENOMEDIUM;
+    }
+    qemu_co_mutex_lock(&s->lock);
+    ret = qcow2_write_caches(bs);
+    qemu_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
+                                              bool want_zero,
+                                              int64_t offset, int64_t bytes,
+                                              int64_t *pnum, int64_t *map,
+                                              BlockDriverState **file)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t cur = bytes, host = 0;
+    QCow2ClusterType type;
+    int status = 0;
+    int ret;
+
+    if (s->corrupt_stop) {
+        return -ENOMEDIUM;
+    }
+    qemu_co_mutex_lock(&s->lock);
+    ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type);
+    qemu_co_mutex_unlock(&s->lock);
+    if (ret < 0) {
+        return ret;
+    }
+    *pnum = cur;
+
+    if (type == QCOW2_CLUSTER_NORMAL || type == QCOW2_CLUSTER_ZERO_ALLOC) {
+        *map = host;
+        *file = bs->file->bs;
+        status |= BDRV_BLOCK_OFFSET_VALID;
+    }
+    if (type == QCOW2_CLUSTER_ZERO_PLAIN ||
+        type == QCOW2_CLUSTER_ZERO_ALLOC) {
+        status |= BDRV_BLOCK_ZERO;
+    } else if (type != QCOW2_CLUSTER_UNALLOCATED) {
+        status |= BDRV_BLOCK_DATA;
+    }
+    return status;
+}
+
+/* Compressed writes */
+
+static int coroutine_fn qcow2_co_pwritev_compressed(BlockDriverState *bs,
+                                                    int64_t offset,
+                                                    int64_t bytes,
+                                                    QEMUIOVector *qiov)
+{
+    BDRVQcow2State *s = bs->opaque;
+    g_autofree uint8_t *buf = NULL;
+    g_autofree uint8_t *out = NULL;
+    uint64_t host;
+    ssize_t out_len;
+    int ret;
+
+    if (s->corrupt_stop) {
+        return -ENOMEDIUM;
+    }
+    if (bytes == 0) {
+        /* Callers flush the compressed stream with an empty request */
+        return 0;
+    }
+    if (offset_into_cluster(s, offset)) {
+        return -EINVAL;
+    }
+    if (bytes > s->cluster_size) {
+        /* Split into clusters */
+        size_t qoff = 0;
+
+        while (bytes > 0) {
+            int64_t n = MIN(bytes, (int64_t)s->cluster_size);
+            QEMUIOVector part;
+
+            qemu_iovec_init_slice(&part, qiov, qoff, n);
+            ret = qcow2_co_pwritev_compressed(bs, offset, n, &part);
+            qemu_iovec_destroy(&part);
+            if (ret < 0) {
+                return ret;
+            }
+            offset += n;
+            bytes -= n;
+            qoff += n;
+        }
+        return 0;
+    }
+    if (bytes != s->cluster_size && offset + bytes != (int64_t)s->size) {
+        return -EINVAL;
+    }
+
+    buf = g_malloc0(s->cluster_size);
+    out = g_malloc(s->cluster_size);
+    qemu_iovec_to_buf(qiov, 0, buf, bytes);
+
+    out_len = qcow2_compress(s, out, s->cluster_size - 1, buf,
+                             s->cluster_size);
+    if (out_len == -ENOMEM) {
+        /* Does not shrink: store it uncompressed */
+        QEMUIOVector one;
+
+        qemu_iovec_init_buf(&one, buf, bytes);
+        return qcow2_co_pwritev_part(bs, offset, bytes, &one, 0, 0);
+    } else if (out_len < 0) {
+        return -EINVAL;
+    }
+
+    qemu_co_mutex_lock(&s->lock);
+    qcow2_wait_inflight(bs, offset, bytes);
+    if (s->use_lazy_refcounts) {
+        ret = qcow2_mark_dirty(bs);
+        if (ret < 0) {
+            qemu_co_mutex_unlock(&s->lock);
+            return ret;
+        }
+    }
+    ret = qcow2_alloc_compressed_cluster_offset(bs, offset, out_len, &host);
+    qemu_co_mutex_unlock(&s->lock);
+    if (ret < 0) {
+        return ret;
+    }
+    BLKDBG_EVENT(bs->file, BLKDBG_WRITE_COMPRESSED);
+    return bdrv_co_pwrite(bs->file, host, out_len, out, 0);
+}
+
+/* Resize */
+
+static int coroutine_fn write_size(BlockDriverState *bs, uint64_t size)
+{
+    uint8_t buf[8];
+
+    qcow2_st64(buf, size);
+    return qcow2_write_header_field(bs, QCOW2_HDR_SIZE, buf, 8);
+}
+
+/*
+ * falloc/full preallocation laid out as QEMU does it: the refcount table
+ * moves to the end of the file, the data clusters follow it in one run
+ * (then preallocated in the file), and the L2 tables are allocated
+ * normally.  -ENOTSUP when the simple layout does not apply.
+ */
+static int coroutine_fn qcow2_prealloc_data_area(BlockDriverState *bs,
+                                                 uint64_t old_size,
+                                                 uint64_t new_size,
+                                                 PreallocMode prealloc,
+                                                 Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t file_len = bdrv_getlength(bs->file->bs);
+    uint64_t nb_data, nb_l2, check_offset;
+    int64_t table_start, table_clusters, host;
+    int ret;
+
+    if (file_len < 0) {
+        return file_len;
+    }
+    if (offset_into_cluster(s, old_size)) {
+        return -ENOTSUP;
+    }
+    /* The new guest area must be entirely unallocated */
+    for (check_offset = old_size; check_offset < new_size;) {
+        uint64_t cur = new_size - check_offset, host_off;
+        QCow2ClusterType type;
+
+        ret = qcow2_get_host_offset(bs, check_offset, &cur, &host_off, &type);
+        if (ret < 0) {
+            return ret;
+        }
+        if (type != QCOW2_CLUSTER_UNALLOCATED) {
+            return -ENOTSUP;
+        }
+        check_offset += cur;
+    }
+
+    nb_data = size_to_clusters(s, new_size - old_size);
+    nb_l2 = DIV_ROUND_UP(nb_data, (uint64_t)s->l2_size);
+    table_start = DIV_ROUND_UP(file_len, s->cluster_size);
+    table_clusters = qcow2_move_refcount_table(bs, table_start,
+                                               table_start + 1 + nb_data +
+                                               nb_l2);
+    if (table_clusters < 0) {
+        if (table_clusters != -ENOTSUP) {
+            error_setg_errno(errp, -table_clusters,
+                             "Failed to resize refcount structures");
+        }
+        return table_clusters;
+    }
+    host = (table_start + table_clusters) << s->cluster_bits;
+    ret = qcow2_update_refcount_range(bs, host, nb_data << s->cluster_bits,
+                                      1, false, QCOW2_DISCARD_NEVER);
+    if (ret >= 0) {
+        ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to allocate the data area");
+        return ret;
+    }
+    ret = bdrv_co_truncate(bs->file, host + (nb_data << s->cluster_bits),
+                           false, prealloc, 0, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_link_data_area(bs, old_size, host, nb_data);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to map the data area");
+        return ret;
+    }
+    return 0;
+}
+
+static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
+                                          int64_t offset, bool exact,
+                                          PreallocMode prealloc,
+                                          BdrvRequestFlags flags,
+                                          Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t old_size = s->size;
+    int64_t new_l1_size;
+    int ret;
+
+    if (prealloc != PREALLOC_MODE_OFF && prealloc != PREALLOC_MODE_METADATA &&
+        prealloc != PREALLOC_MODE_FALLOC && prealloc != PREALLOC_MODE_FULL) {
+        error_setg(errp, "Unsupported preallocation mode '%s'",
+                   prealloc_mode_to_str(prealloc));
+        return -ENOTSUP;
+    }
+    if (!QEMU_IS_ALIGNED(offset, BDRV_SECTOR_SIZE)) {
+        error_setg(errp, "The new size must be a multiple of %u",
+                   (unsigned)BDRV_SECTOR_SIZE);
+        return -EINVAL;
+    }
+
+    qemu_co_mutex_lock(&s->lock);
+    if ((uint64_t)offset < old_size) {
+        if (prealloc != PREALLOC_MODE_OFF) {
+            error_setg(errp, "Preallocation can't be used for shrinking an "
+                       "image");
+            ret = -EINVAL;
+            goto out;
+        }
+        if (s->nb_snapshots) {
+            error_setg(errp, "Can't shrink an image with internal "
+                       "snapshots");
+            ret = -ENOTSUP;
+            goto out;
+        }
+        qcow2_wait_inflight(bs, offset, old_size - offset);
+        ret = qcow2_cluster_discard(bs, ROUND_UP(offset, s->cluster_size),
+                                    ROUND_UP(old_size, s->cluster_size) -
+                                    ROUND_UP(offset, s->cluster_size),
+                                    QCOW2_DISCARD_ALWAYS, true);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to discard cropped "
+                             "clusters");
+            goto out;
+        }
+    } else {
+        new_l1_size = size_to_l1(s, offset);
+        if (new_l1_size > INT_MAX) {
+            error_setg(errp, "Image is too big");
+            ret = -EFBIG;
+            goto out;
+        }
+        ret = qcow2_grow_l1_table(bs, new_l1_size, true);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to grow the L1 table");
+            goto out;
+        }
+        if (prealloc == PREALLOC_MODE_FALLOC ||
+            prealloc == PREALLOC_MODE_FULL) {
+            ret = qcow2_prealloc_data_area(bs, old_size, offset, prealloc,
+                                           errp);
+            if (ret != -ENOTSUP) {
+                if (ret < 0) {
+                    goto out;
+                }
+                goto done_prealloc;
+            }
+        }
+        if (prealloc != PREALLOC_MODE_OFF) {
+            uint64_t end = 0;
+
+            ret = qcow2_preallocate_metadata(bs, old_size, offset, &end);
+            if (ret >= 0) {
+                ret = qcow2_write_caches(bs);
+            }
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Preallocation failed");
+                goto out;
+            }
+            if (end && end > (uint64_t)bdrv_getlength(bs->file->bs)) {
+                ret = bdrv_co_truncate(bs->file, end, false,
+                                       prealloc == PREALLOC_MODE_METADATA
+                                       ? PREALLOC_MODE_OFF : prealloc,
+                                       0, errp);
+                if (ret < 0) {
+                    goto out;
+                }
+            }
+        }
+    }
+
+done_prealloc:
+    ret = qcow2_write_caches(bs);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret >= 0) {
+        ret = write_size(bs, offset);
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to update the image size");
+        goto out;
+    }
+    s->size = offset;
+    s->l1_vm_state_index = size_to_l1(s, offset);
+    ret = 0;
+out:
+    qemu_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+static int64_t qcow2_getlength(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    return s->size;
+}
+
+static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    bdi->cluster_size = s->cluster_size;
+    bdi->vm_state_offset = (int64_t)s->l1_vm_state_index <<
+        (s->cluster_bits + s->l2_bits);
+    bdi->is_dirty = s->incompatible_features & QCOW2_INCOMPAT_DIRTY;
+    return 0;
+}
+
+static void qcow2_dump_info(BlockDriverState *bs, GString *out)
+{
+    BDRVQcow2State *s = bs->opaque;
+    const char *ctype =
+        s->compression_type == QCOW2_COMPRESSION_TYPE_ZSTD ? "zstd" : "zlib";
+
+    g_string_append(out, "Format specific information:\n");
+    if (s->qcow_version == 2) {
+        g_string_append_printf(out, "    compat: 0.10\n"
+                               "    compression type: %s\n"
+                               "    refcount bits: %d\n",
+                               ctype, s->refcount_bits);
+    } else {
+        g_string_append_printf(
+            out, "    compat: 1.1\n"
+            "    compression type: %s\n"
+            "    lazy refcounts: %s\n"
+            "    refcount bits: %d\n"
+            "    corrupt: %s\n"
+            "    extended l2: false\n", ctype,
+            (s->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS) ?
+            "true" : "false", s->refcount_bits,
+            (s->incompatible_features & QCOW2_INCOMPAT_CORRUPT) ?
+            "true" : "false");
+    }
+}
+
+static int64_t qcow2_get_allocated_file_size(BlockDriverState *bs)
+{
+    return bdrv_get_allocated_file_size(bs->file->bs);
+}
+
+static void qcow2_refresh_filename(BlockDriverState *bs)
+{
+    pstrcpy(bs->exact_filename, sizeof(bs->exact_filename),
+            bs->file->bs->exact_filename);
+}
+
+/* Check */
+
+static int coroutine_fn qcow2_co_check(BlockDriverState *bs,
+                                       BdrvCheckResult *result,
+                                       BdrvCheckMode fix)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    qemu_co_mutex_lock(&s->lock);
+    ret = qcow2_check_refcounts(bs, result, fix);
+    if (ret >= 0 && fix && !result->check_errors && !result->corruptions) {
+        ret = qcow2_mark_clean(bs);
+        if (ret >= 0) {
+            ret = qcow2_mark_consistent(bs);
+        }
+    }
+    qemu_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+/* Create */
+
+static QemuOptsList qcow2_create_opts = {
+    .name = "qcow2-create-opts",
+    .head = QTAILQ_HEAD_INITIALIZER(qcow2_create_opts.head),
+    .desc = {
+        {
+            .name = BLOCK_OPT_ENCRYPT,
+            .type = QEMU_OPT_BOOL,
+            .help = "Encrypt the image with format 'aes'. (Deprecated "
+                    "in favor of " BLOCK_OPT_ENCRYPT_FORMAT "=aes)",
+        },
+        {
+            .name = BLOCK_OPT_ENCRYPT_FORMAT,
+            .type = QEMU_OPT_STRING,
+            .help = "Encrypt the image, format choices: 'aes', 'luks'",
+        },
+        {
+            .name = "encrypt.key-secret",
+            .type = QEMU_OPT_STRING,
+            .help = "ID of secret providing qcow AES key or LUKS passphrase",
+        },
+        {
+            .name = "encrypt.cipher-alg",
+            .type = QEMU_OPT_STRING,
+            .help = "Name of encryption cipher algorithm",
+        },
+        {
+            .name = "encrypt.cipher-mode",
+            .type = QEMU_OPT_STRING,
+            .help = "Name of encryption cipher mode",
+        },
+        {
+            .name = "encrypt.ivgen-alg",
+            .type = QEMU_OPT_STRING,
+            .help = "Name of IV generator algorithm",
+        },
+        {
+            .name = "encrypt.ivgen-hash-alg",
+            .type = QEMU_OPT_STRING,
+            .help = "Name of IV generator hash algorithm",
+        },
+        {
+            .name = "encrypt.hash-alg",
+            .type = QEMU_OPT_STRING,
+            .help = "Name of encryption hash algorithm",
+        },
+        {
+            .name = "encrypt.iter-time",
+            .type = QEMU_OPT_NUMBER,
+            .help = "Time to spend in PBKDF in milliseconds",
+        },
+        {
+            .name = BLOCK_OPT_CLUSTER_SIZE,
+            .type = QEMU_OPT_SIZE,
+            .help = "qcow2 cluster size",
+            .def_value_str = "65536",
+        },
+        {
+            .name = BLOCK_OPT_EXTL2,
+            .type = QEMU_OPT_BOOL,
+            .help = "Extended L2 tables",
+            .def_value_str = "off",
+        },
+        {
+            .name = BLOCK_OPT_PREALLOC,
+            .type = QEMU_OPT_STRING,
+            .help = "Preallocation mode (allowed values: off, metadata, "
+                    "falloc, full)",
+        },
+        {
+            .name = BLOCK_OPT_COMPRESSION_TYPE,
+            .type = QEMU_OPT_STRING,
+            .help = "Compression method used for image cluster compression",
+            .def_value_str = "zlib",
+        },
+        {
+            .name = BLOCK_OPT_SIZE,
+            .type = QEMU_OPT_SIZE,
+            .help = "Virtual disk size",
+        },
+        {
+            .name = BLOCK_OPT_COMPAT_LEVEL,
+            .type = QEMU_OPT_STRING,
+            .help = "Compatibility level (v2 [0.10] or v3 [1.1])",
+        },
+        {
+            .name = BLOCK_OPT_BACKING_FILE,
+            .type = QEMU_OPT_STRING,
+            .help = "File name of a base image",
+        },
+        {
+            .name = BLOCK_OPT_BACKING_FMT,
+            .type = QEMU_OPT_STRING,
+            .help = "Image format of the base image",
+        },
+        {
+            .name = BLOCK_OPT_DATA_FILE,
+            .type = QEMU_OPT_STRING,
+            .help = "File name of an external data file",
+        },
+        {
+            .name = BLOCK_OPT_DATA_FILE_RAW,
+            .type = QEMU_OPT_BOOL,
+            .help = "The external data file must stay valid as a raw image",
+        },
+        {
+            .name = BLOCK_OPT_LAZY_REFCOUNTS,
+            .type = QEMU_OPT_BOOL,
+            .help = "Postpone refcount updates",
+            .def_value_str = "off",
+        },
+        {
+            .name = BLOCK_OPT_REFCOUNT_BITS,
+            .type = QEMU_OPT_NUMBER,
+            .help = "Width of a reference count entry in bits",
+            .def_value_str = "16",
+        },
+        { /* end of list */ }
+    },
+};
+
+/* Append one header extension at *pos of @buf (size @size) */
+static bool put_extension(uint8_t *buf, size_t size, size_t *pos,
+                          uint32_t magic, const void *data, uint32_t len)
+{
+    size_t need = 8 + ROUND_UP(len, 8);
+
+    if (*pos + need > size) {
+        return false;
+    }
+    qcow2_st32(buf + *pos, magic);
+    qcow2_st32(buf + *pos + 4, len);
+    if (len) {
+        memcpy(buf + *pos + 8, data, len);
+    }
+    *pos += need;
+    return true;
+}
+
+/*
+ * Build the header cluster of a new image: header, extensions (backing
+ * format, feature names, end) and the backing file name, in the order
+ * QEMU writes them.
+ */
+static bool build_header_cluster(uint8_t *buf, int cluster_bits,
+                                 int version, int refcount_order,
+                                 bool lazy_refcounts, int compression_type,
+                                 const char *backing_file,
+                                 const char *backing_fmt)
+{
+    size_t size = 1 << cluster_bits;
+    uint32_t header_length = version >= 3 ? QCOW2_HDR_V3_LENGTH
+                                          : QCOW2_HDR_V2_LENGTH;
+    size_t pos = header_length;
+    uint64_t incompat = 0;
+
+    memset(buf, 0, size);
+    qcow2_st32(buf + QCOW2_HDR_MAGIC, QCOW_MAGIC);
+    qcow2_st32(buf + QCOW2_HDR_VERSION, version);
+    qcow2_st32(buf + QCOW2_HDR_CLUSTER_BITS, cluster_bits);
+    qcow2_st64(buf + QCOW2_HDR_REFTABLE_OFFSET, (uint64_t)size);
+    qcow2_st32(buf + QCOW2_HDR_REFTABLE_CLUSTERS, 1);
+    if (version >= 3) {
+        if (compression_type != QCOW2_COMPRESSION_TYPE_ZLIB) {
+            incompat |= QCOW2_INCOMPAT_COMPRESSION;
+        }
+        qcow2_st64(buf + QCOW2_HDR_INCOMPAT, incompat);
+        qcow2_st64(buf + QCOW2_HDR_COMPAT,
+                   lazy_refcounts ? QCOW2_COMPAT_LAZY_REFCOUNTS : 0);
+        qcow2_st32(buf + QCOW2_HDR_REFCOUNT_ORDER, refcount_order);
+        qcow2_st32(buf + QCOW2_HDR_HEADER_LENGTH, header_length);
+        buf[QCOW2_HDR_COMPRESSION_TYPE] = compression_type;
+    }
+
+    if (backing_file && backing_fmt &&
+        !put_extension(buf, size, &pos, QCOW2_EXT_MAGIC_BACKING_FORMAT,
+                       backing_fmt, strlen(backing_fmt))) {
+        return false;
+    }
+    /* QEMU leaves the feature names out of small header clusters */
+    if (version >= 3 && size > 4096) {
+        uint8_t table[ARRAY_SIZE(qcow2_known_features) *
+                      QCOW2_FEATURE_ENTRY_LEN];
+        size_t i;
+
+        memset(table, 0, sizeof(table));
+        for (i = 0; i < ARRAY_SIZE(qcow2_known_features); i++) {
+            uint8_t *e = table + i * QCOW2_FEATURE_ENTRY_LEN;
+
+            e[0] = qcow2_known_features[i].type;
+            e[1] = qcow2_known_features[i].bit;
+            memcpy(e + 2, qcow2_known_features[i].name,
+                   strlen(qcow2_known_features[i].name));
+        }
+        if (!put_extension(buf, size, &pos, QCOW2_EXT_MAGIC_FEATURE_TABLE,
+                           table, sizeof(table))) {
+            return false;
+        }
+    }
+    if (!put_extension(buf, size, &pos, QCOW2_EXT_MAGIC_END, NULL, 0)) {
+        return false;
+    }
+    if (backing_file) {
+        size_t len = strlen(backing_file);
+
+        if (pos + len > size) {
+            return false;
+        }
+        memcpy(buf + pos, backing_file, len);
+        qcow2_st64(buf + QCOW2_HDR_BACKING_OFFSET, pos);
+        qcow2_st32(buf + QCOW2_HDR_BACKING_SIZE, len);
+    }
+    return true;
+}
+
+static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
+                                             const char *filename,
+                                             QemuOpts *opts, Error **errp)
+{
+    g_autofree char *compat = NULL;
+    g_autofree char *backing_file = NULL;
+    g_autofree char *backing_fmt = NULL;
+    g_autofree char *prealloc_str = NULL;
+    g_autofree char *ctype_str = NULL;
+    g_autofree char *data_file = NULL;
+    g_autofree char *encrypt_fmt = NULL;
+    g_autofree uint8_t *buf = NULL;
+    BlockDriver *proto;
+    BlockBackend *blk;
+    BdrvChild *root;
+    QDict *options;
+    uint64_t size, cluster_size, refcount_bits;
+    int version = 3, cluster_bits, refcount_order, compression_type;
+    int prealloc;
+    bool lazy_refcounts, extended_l2;
+    int ret;
+
+    size = ROUND_UP(qemu_opt_get_size_del(opts, BLOCK_OPT_SIZE, 0),
+                    BDRV_SECTOR_SIZE);
+    compat = qemu_opt_get_del(opts, BLOCK_OPT_COMPAT_LEVEL);
+    backing_file = qemu_opt_get_del(opts, BLOCK_OPT_BACKING_FILE);
+    backing_fmt = qemu_opt_get_del(opts, BLOCK_OPT_BACKING_FMT);
+    data_file = qemu_opt_get_del(opts, BLOCK_OPT_DATA_FILE);
+    encrypt_fmt = qemu_opt_get_del(opts, BLOCK_OPT_ENCRYPT_FORMAT);
+    cluster_size = qemu_opt_get_size_del(opts, BLOCK_OPT_CLUSTER_SIZE,
+                                         DEFAULT_CLUSTER_SIZE);
+    prealloc_str = qemu_opt_get_del(opts, BLOCK_OPT_PREALLOC);
+    ctype_str = qemu_opt_get_del(opts, BLOCK_OPT_COMPRESSION_TYPE);
+    lazy_refcounts = qemu_opt_get_bool_del(opts, BLOCK_OPT_LAZY_REFCOUNTS,
+                                           false);
+    extended_l2 = qemu_opt_get_bool_del(opts, BLOCK_OPT_EXTL2, false);
+    refcount_bits = qemu_opt_get_number(opts, BLOCK_OPT_REFCOUNT_BITS, 16);
+    qemu_opt_unset(opts, BLOCK_OPT_REFCOUNT_BITS);
+
+    if (qemu_opt_get_bool_del(opts, BLOCK_OPT_ENCRYPT, false) ||
+        encrypt_fmt) {
+        if (!qemu_opt_get(opts, "encrypt.key-secret")) {
+            /* What QEMU says first for a missing secret */
+            error_setg(errp, "Parameter 'encrypt.key-secret' is required "
+                       "for cipher");
+            return -EINVAL;
+        }
+        error_setg(errp, "Encrypted qcow2 images are not supported");
+        return -ENOTSUP;
+    }
+    if (data_file || qemu_opt_get_bool_del(opts, BLOCK_OPT_DATA_FILE_RAW,
+                                           false)) {
+        error_setg(errp, "External data files are not supported");
+        return -ENOTSUP;
+    }
+    if (compat) {
+        if (!strcmp(compat, "0.10") || !strcmp(compat, "v2")) {
+            version = 2;
+        } else if (!strcmp(compat, "1.1") || !strcmp(compat, "v3")) {
+            version = 3;
+        } else {
+            error_setg(errp, "Parameter 'version' does not accept value '%s'",
+                       compat);
+            return -EINVAL;
+        }
+    }
+    if (!is_power_of_2(cluster_size) || cluster_size < 512 ||
+        cluster_size > 2 * MiB) {
+        error_setg(errp, "Cluster size must be a power of two between %d and "
+                   "%dk", 1 << MIN_CLUSTER_BITS, 1 << (MAX_CLUSTER_BITS - 10));
+        return -EINVAL;
+    }
+    cluster_bits = ctz64(cluster_size);
+    if (extended_l2) {
+        error_setg(errp, "Extended L2 entries are not supported");
+        return -ENOTSUP;
+    }
+
+    prealloc = PREALLOC_MODE_OFF;
+    if (prealloc_str) {
+        prealloc = prealloc_mode_from_str(prealloc_str);
+        if (prealloc < 0) {
+            error_setg(errp, "Parameter 'preallocation' does not accept "
+                       "value '%s'", prealloc_str);
+            return -EINVAL;
+        }
+    }
+
+    compression_type = QCOW2_COMPRESSION_TYPE_ZLIB;
+    if (ctype_str) {
+        if (!strcmp(ctype_str, "zlib")) {
+            compression_type = QCOW2_COMPRESSION_TYPE_ZLIB;
+#ifdef CONFIG_ZSTD
+        } else if (!strcmp(ctype_str, "zstd")) {
+            compression_type = QCOW2_COMPRESSION_TYPE_ZSTD;
+#endif
+        } else {
+            error_setg(errp, "Parameter 'compression-type' does not accept "
+                       "value '%s'", ctype_str);
+            return -EINVAL;
+        }
+    }
+
+    if (!is_power_of_2(refcount_bits) || refcount_bits > 64) {
+        error_setg(errp, "Refcount width must be a power of two and may not "
+                   "exceed 64 bits");
+        return -EINVAL;
+    }
+    refcount_order = ctz64(refcount_bits);
+
+    if (version < 3) {
+        if (lazy_refcounts) {
+            error_setg(errp, "Lazy refcounts only supported with "
+                       "compatibility level 1.1 and above (use version=v3 "
+                       "or greater)");
+            return -EINVAL;
+        }
+        if (refcount_bits != 16) {
+            error_setg(errp, "Different refcount widths than 16 bits require "
+                       "compatibility level 1.1 or above (use version=v3 or "
+                       "greater)");
+            return -EINVAL;
+        }
+        if (compression_type != QCOW2_COMPRESSION_TYPE_ZLIB) {
+            error_setg(errp, "Non-zlib compression type is only supported "
+                       "with compatibility level 1.1 and above (use "
+                       "version=v3 or greater)");
+            return -EINVAL;
+        }
+    }
+    if (backing_fmt && !backing_file) {
+        error_setg(errp, "Backing format cannot be used without backing "
+                   "file");
+        return -EINVAL;
+    }
+    if (backing_file && prealloc != PREALLOC_MODE_OFF) {
+        error_setg(errp, "Backing file and preallocation can only be used at "
+                   "the same time if extended_l2 is on");
+        return -EINVAL;
+    }
+    if (backing_fmt && strlen(backing_fmt) >= 16) {
+        error_setg(errp, "Backing format name too long");
+        return -EINVAL;
+    }
+    if (backing_file && strlen(backing_file) > 1023) {
+        error_setg(errp, "Backing file name too long");
+        return -EINVAL;
+    }
+
+    buf = g_malloc0(cluster_size);
+    if (!build_header_cluster(buf, cluster_bits, version, refcount_order,
+                              lazy_refcounts, compression_type, backing_file,
+                              backing_fmt)) {
+        error_setg(errp, "Header extensions do not fit in one cluster");
+        return -EINVAL;
+    }
+
+    /* The protocol file, emptied */
+    ret = bdrv_create_file(filename, opts, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    proto = bdrv_find_protocol(filename, true, errp);
+    if (!proto) {
+        return -ENOENT;
+    }
+    options = qdict_new();
+    qdict_put_str(options, "driver", proto->format_name);
+    blk = blk_new_open(filename, NULL, options,
+                       BDRV_O_RDWR | BDRV_O_PROTOCOL | BDRV_O_RESIZE, errp);
+    if (!blk) {
+        return -EIO;
+    }
+    /* Through the root child: the backend refuses writes past EOF */
+    root = blk_root(blk);
+    ret = bdrv_co_truncate(root, 0, false, PREALLOC_MODE_OFF, 0, NULL);
+    if (ret >= 0) {
+        ret = bdrv_co_pwrite(root, 0, cluster_size, buf, 0);
+    }
+    if (ret >= 0) {
+        /* Refcount table at cluster 1 pointing at the block at cluster 2 */
+        memset(buf, 0, cluster_size);
+        qcow2_st64(buf, 2 * cluster_size);
+        ret = bdrv_co_pwrite(root, cluster_size, cluster_size, buf, 0);
+    }
+    if (ret >= 0) {
+        int i;
+
+        memset(buf, 0, cluster_size);
+        for (i = 0; i < 3; i++) {
+            qcow2_set_refcount_funcs[refcount_order](buf, i, 1);
+        }
+        ret = bdrv_co_pwrite(root, 2 * cluster_size, cluster_size, buf, 0);
+    }
+    if (ret >= 0) {
+        ret = bdrv_co_flush(blk_bs(blk));
+    }
+    blk_unref(blk);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write qcow2 header");
+        return ret;
+    }
+
+    /* Now as qcow2: the L1 table (and preallocation) come from resizing */
+    options = qdict_new();
+    qdict_put_str(options, "driver", "qcow2");
+    qdict_put_str(options, "file.driver", proto->format_name);
+    blk = blk_new_open(filename, NULL, options,
+                       BDRV_O_RDWR | BDRV_O_RESIZE | BDRV_O_NO_BACKING |
+                       BDRV_O_NO_FLUSH, errp);
+    if (!blk) {
+        return -EIO;
+    }
+    ret = blk_truncate(blk, size, false, prealloc, 0, errp);
+    blk_unref(blk);
+    return ret < 0 ? ret : 0;
+}
+
+static BlockDriver bdrv_qcow2 = {
+    .format_name                = "qcow2",
+    .instance_size              = sizeof(BDRVQcow2State),
+    .supports_backing           = true,
+
+    .bdrv_probe                 = qcow2_probe,
+    .bdrv_open                  = qcow2_open,
+    .bdrv_close                 = qcow2_close,
+    .bdrv_reopen_prepare        = qcow2_reopen_prepare,
+    .bdrv_reopen_commit         = qcow2_reopen_commit,
+    .bdrv_reopen_abort          = qcow2_reopen_abort,
+
+    .bdrv_co_preadv             = qcow2_co_preadv,
+    .bdrv_co_pwritev            = qcow2_co_pwritev,
+    .bdrv_co_pwritev_compressed = qcow2_co_pwritev_compressed,
+    .bdrv_co_pwrite_zeroes      = qcow2_co_pwrite_zeroes,
+    .bdrv_co_pdiscard           = qcow2_co_pdiscard,
+    .bdrv_co_flush_to_os        = qcow2_co_flush_to_os,
+    .bdrv_co_block_status       = qcow2_co_block_status,
+    .bdrv_co_truncate           = qcow2_co_truncate,
+
+    .bdrv_getlength             = qcow2_getlength,
+    .bdrv_get_allocated_file_size = qcow2_get_allocated_file_size,
+    .bdrv_get_info              = qcow2_get_info,
+    .bdrv_refresh_limits        = qcow2_refresh_limits,
+    .bdrv_refresh_filename      = qcow2_refresh_filename,
+    .bdrv_dump_info             = qcow2_dump_info,
+    .bdrv_co_check              = qcow2_co_check,
+
+    .create_opts                = &qcow2_create_opts,
+    .bdrv_co_create_opts        = qcow2_co_create_opts,
+
+    .supported_write_flags      = BDRV_REQ_FUA,
+    .supported_zero_flags       = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
+};
+
+static void bdrv_qcow2_init(void)
+{
+    bdrv_register(&bdrv_qcow2);
+}
+
+block_init(bdrv_qcow2_init);

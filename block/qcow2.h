@@ -1,0 +1,472 @@
+/*
+ * qcow2 format driver: on-disk layout, driver state and internal API
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef BLOCK_QCOW2_H
+#define BLOCK_QCOW2_H
+
+#include "block/block_int.h"
+#include "qemu/coroutine.h"
+#include "qemu/queue.h"
+
+/* "QFI\xfb" */
+#define QCOW_MAGIC 0x514649fbU
+
+#define QCOW_CRYPT_NONE 0
+#define QCOW_CRYPT_AES  1
+#define QCOW_CRYPT_LUKS 2
+
+#define MIN_CLUSTER_BITS 9
+#define MAX_CLUSTER_BITS 21
+#define DEFAULT_CLUSTER_SIZE 65536
+
+/* Largest refcount_order the format allows (64-bit refcounts) */
+#define QCOW2_MAX_REFCOUNT_ORDER 6
+
+/* Limits that keep in-memory tables sane (the same bounds as QEMU) */
+#define QCOW_MAX_REFTABLE_SIZE (8 * MiB)
+#define QCOW_MAX_L1_SIZE (32 * MiB)
+#define QCOW_MAX_SNAPSHOTS 65536
+#define QCOW_MAX_SNAPSHOTS_SIZE (1024 * QCOW_MAX_SNAPSHOTS)
+
+/* L1/L2 entry flags */
+#define QCOW_OFLAG_COPIED     (1ULL << 63)
+#define QCOW_OFLAG_COMPRESSED (1ULL << 62)
+#define QCOW_OFLAG_ZERO       (1ULL << 0)
+
+#define L1E_OFFSET_MASK  0x00fffffffffffe00ULL
+#define L2E_OFFSET_MASK  0x00fffffffffffe00ULL
+#define REFT_OFFSET_MASK 0xfffffffffffffe00ULL
+
+/* Bits that must be zero in an L1 entry (1-8, 56-62) */
+#define L1E_RESERVED_MASK 0x7f000000000001feULL
+/* Bits that must be zero in a standard L2 entry (1-8, 56-61) */
+#define L2E_STD_RESERVED_MASK 0x3f000000000001feULL
+#define REFT_RESERVED_MASK 0x1ffULL
+
+/* Compressed cluster descriptors count 512-byte sectors */
+#define QCOW2_COMPRESSED_SECTOR_SIZE 512U
+#define QCOW2_COMPRESSED_SECTOR_MASK (~(QCOW2_COMPRESSED_SECTOR_SIZE - 1ULL))
+
+/* Header feature bits */
+#define QCOW2_INCOMPAT_DIRTY_BITNR       0
+#define QCOW2_INCOMPAT_CORRUPT_BITNR     1
+#define QCOW2_INCOMPAT_DATA_FILE_BITNR   2
+#define QCOW2_INCOMPAT_COMPRESSION_BITNR 3
+#define QCOW2_INCOMPAT_EXTL2_BITNR       4
+#define QCOW2_INCOMPAT_DIRTY       (1ULL << QCOW2_INCOMPAT_DIRTY_BITNR)
+#define QCOW2_INCOMPAT_CORRUPT     (1ULL << QCOW2_INCOMPAT_CORRUPT_BITNR)
+#define QCOW2_INCOMPAT_DATA_FILE   (1ULL << QCOW2_INCOMPAT_DATA_FILE_BITNR)
+#define QCOW2_INCOMPAT_COMPRESSION (1ULL << QCOW2_INCOMPAT_COMPRESSION_BITNR)
+#define QCOW2_INCOMPAT_EXTL2       (1ULL << QCOW2_INCOMPAT_EXTL2_BITNR)
+/* What this driver can open */
+#define QCOW2_INCOMPAT_SUPPORTED (QCOW2_INCOMPAT_DIRTY | \
+                                  QCOW2_INCOMPAT_CORRUPT | \
+                                  QCOW2_INCOMPAT_COMPRESSION)
+
+#define QCOW2_COMPAT_LAZY_REFCOUNTS_BITNR 0
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ULL << QCOW2_COMPAT_LAZY_REFCOUNTS_BITNR)
+
+#define QCOW2_AUTOCLEAR_BITMAPS_BITNR       0
+#define QCOW2_AUTOCLEAR_DATA_FILE_RAW_BITNR 1
+#define QCOW2_AUTOCLEAR_BITMAPS (1ULL << QCOW2_AUTOCLEAR_BITMAPS_BITNR)
+#define QCOW2_AUTOCLEAR_DATA_FILE_RAW \
+    (1ULL << QCOW2_AUTOCLEAR_DATA_FILE_RAW_BITNR)
+
+/* Header extension types */
+#define QCOW2_EXT_MAGIC_END              0
+#define QCOW2_EXT_MAGIC_BACKING_FORMAT   0xe2792acaU
+#define QCOW2_EXT_MAGIC_FEATURE_TABLE    0x6803f857U
+#define QCOW2_EXT_MAGIC_CRYPTO_HEADER    0x0537be77U
+#define QCOW2_EXT_MAGIC_BITMAPS          0x23852875U
+#define QCOW2_EXT_MAGIC_DATA_FILE        0x44415441U
+
+/* Compression types (header byte 104) */
+#define QCOW2_COMPRESSION_TYPE_ZLIB 0
+#define QCOW2_COMPRESSION_TYPE_ZSTD 1
+
+/* Header field offsets */
+#define QCOW2_HDR_MAGIC                 0
+#define QCOW2_HDR_VERSION               4
+#define QCOW2_HDR_BACKING_OFFSET        8
+#define QCOW2_HDR_BACKING_SIZE          16
+#define QCOW2_HDR_CLUSTER_BITS          20
+#define QCOW2_HDR_SIZE                  24
+#define QCOW2_HDR_CRYPT_METHOD          32
+#define QCOW2_HDR_L1_SIZE               36
+#define QCOW2_HDR_L1_OFFSET             40
+#define QCOW2_HDR_REFTABLE_OFFSET       48
+#define QCOW2_HDR_REFTABLE_CLUSTERS     56
+#define QCOW2_HDR_NB_SNAPSHOTS          60
+#define QCOW2_HDR_SNAPSHOTS_OFFSET      64
+#define QCOW2_HDR_V2_LENGTH             72
+#define QCOW2_HDR_INCOMPAT              72
+#define QCOW2_HDR_COMPAT                80
+#define QCOW2_HDR_AUTOCLEAR             88
+#define QCOW2_HDR_REFCOUNT_ORDER        96
+#define QCOW2_HDR_HEADER_LENGTH         100
+#define QCOW2_HDR_V3_MIN_LENGTH         104
+#define QCOW2_HDR_COMPRESSION_TYPE      104
+/* What we write for v3: header with compression type, padded to 8 */
+#define QCOW2_HDR_V3_LENGTH             112
+
+/* Feature name table entry */
+#define QCOW2_FEAT_TYPE_INCOMPATIBLE 0
+#define QCOW2_FEAT_TYPE_COMPATIBLE   1
+#define QCOW2_FEAT_TYPE_AUTOCLEAR    2
+#define QCOW2_FEATURE_NAME_LEN       46
+#define QCOW2_FEATURE_ENTRY_LEN      48
+
+typedef struct Qcow2Feature {
+    uint8_t type;
+    uint8_t bit;
+    char name[QCOW2_FEATURE_NAME_LEN + 1];
+} Qcow2Feature;
+
+/* A header extension we don't interpret, kept as read */
+typedef struct Qcow2UnknownHeaderExtension {
+    uint32_t magic;
+    uint32_t len;
+    QLIST_ENTRY(Qcow2UnknownHeaderExtension) next;
+    uint8_t data[];
+} Qcow2UnknownHeaderExtension;
+
+/* One internal snapshot, as far as we need it */
+typedef struct QCowSnapshot {
+    uint64_t l1_table_offset;
+    uint32_t l1_size;
+    char *id_str;
+    char *name;
+    uint64_t disk_size;
+    uint64_t vm_state_size;
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    uint32_t extra_data_size;
+} QCowSnapshot;
+
+typedef enum QCow2ClusterType {
+    QCOW2_CLUSTER_UNALLOCATED,
+    QCOW2_CLUSTER_ZERO_PLAIN,
+    QCOW2_CLUSTER_ZERO_ALLOC,
+    QCOW2_CLUSTER_NORMAL,
+    QCOW2_CLUSTER_COMPRESSED,
+} QCow2ClusterType;
+
+/* Why clusters are freed: decides whether the discard is passed down */
+typedef enum Qcow2DiscardType {
+    QCOW2_DISCARD_NEVER = 0,
+    QCOW2_DISCARD_ALWAYS,
+    QCOW2_DISCARD_REQUEST,
+    QCOW2_DISCARD_SNAPSHOT,
+    QCOW2_DISCARD_OTHER,
+    QCOW2_DISCARD_MAX,
+} Qcow2DiscardType;
+
+typedef struct Qcow2Cache Qcow2Cache;
+
+/*
+ * A guest range whose new host clusters are allocated but not yet linked
+ * into the L2 table.  Writers that touch the same guest clusters wait on
+ * @waiters until the link is done.
+ */
+typedef struct QCowInflightAlloc {
+    uint64_t guest_start;       /* cluster aligned */
+    uint64_t guest_end;         /* cluster aligned, exclusive */
+    CoQueue waiters;
+    QLIST_ENTRY(QCowInflightAlloc) next;
+} QCowInflightAlloc;
+
+typedef uint64_t Qcow2GetRefcountFunc(const void *refcount_array,
+                                      uint64_t index);
+typedef void Qcow2SetRefcountFunc(void *refcount_array, uint64_t index,
+                                  uint64_t value);
+
+typedef struct BDRVQcow2State {
+    int qcow_version;
+    int cluster_bits;
+    int cluster_size;
+    int l2_bits;            /* log2 of L2 entries per table */
+    int l2_size;            /* L2 entries per table */
+    uint64_t size;          /* virtual disk size in bytes */
+    uint32_t crypt_method_header;
+
+    int l1_size;
+    int l1_vm_state_index;
+    uint64_t l1_table_offset;
+    uint64_t *l1_table;     /* host endian */
+
+    Qcow2Cache *l2_table_cache;
+    Qcow2Cache *refcount_block_cache;
+
+    uint64_t *refcount_table;       /* host endian */
+    uint64_t refcount_table_offset;
+    uint32_t refcount_table_size;   /* entries */
+    int refcount_order;
+    int refcount_bits;
+    uint64_t refcount_max;
+    int refcount_block_bits;        /* log2 of entries per refblock */
+    int refcount_block_size;        /* entries per refblock */
+    Qcow2GetRefcountFunc *get_refcount;
+    Qcow2SetRefcountFunc *set_refcount;
+
+    /* Compressed cluster descriptor layout */
+    int csize_shift;
+    int csize_mask;
+    uint64_t cluster_offset_mask;
+
+    int64_t free_cluster_index;     /* no free cluster below this one */
+    int64_t free_byte_offset;       /* tail of the compressed-data cluster */
+
+    CoMutex lock;                   /* protects all metadata */
+    QLIST_HEAD(, QCowInflightAlloc) inflight_allocs;
+
+    uint64_t incompatible_features;
+    uint64_t compatible_features;
+    uint64_t autoclear_features;
+    uint32_t header_length;
+    uint8_t compression_type;
+    bool use_lazy_refcounts;
+    bool signaled_corruption;
+    bool corrupt_stop;              /* fatal corruption: refuse all I/O */
+    bool discard_passthrough[QCOW2_DISCARD_MAX];
+    int cache_clean_interval;
+
+    Qcow2Feature *feature_table;
+    int nb_features;
+    QLIST_HEAD(, Qcow2UnknownHeaderExtension) unknown_header_ext;
+
+    char *image_backing_file;
+    char *image_backing_format;
+
+    int nb_snapshots;
+    uint64_t snapshots_offset;
+    int snapshots_size;
+    QCowSnapshot *snapshots;
+} BDRVQcow2State;
+
+/* Byte order helpers for on-disk structures (big endian) */
+static inline uint64_t qcow2_ld64(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return GUINT64_FROM_BE(v);
+}
+
+static inline uint32_t qcow2_ld32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return GUINT32_FROM_BE(v);
+}
+
+static inline uint16_t qcow2_ld16(const void *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof(v));
+    return GUINT16_FROM_BE(v);
+}
+
+static inline void qcow2_st64(void *p, uint64_t v)
+{
+    v = GUINT64_TO_BE(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+static inline void qcow2_st32(void *p, uint32_t v)
+{
+    v = GUINT32_TO_BE(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+static inline void qcow2_st16(void *p, uint16_t v)
+{
+    v = GUINT16_TO_BE(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+/* Cluster arithmetic */
+static inline int64_t start_of_cluster(BDRVQcow2State *s, int64_t offset)
+{
+    return offset & ~((int64_t)s->cluster_size - 1);
+}
+
+static inline int64_t offset_into_cluster(BDRVQcow2State *s, int64_t offset)
+{
+    return offset & (s->cluster_size - 1);
+}
+
+static inline uint64_t size_to_clusters(BDRVQcow2State *s, uint64_t size)
+{
+    return (size + (s->cluster_size - 1)) >> s->cluster_bits;
+}
+
+static inline int64_t size_to_l1(BDRVQcow2State *s, int64_t size)
+{
+    int shift = s->cluster_bits + s->l2_bits;
+    return (size + (1ULL << shift) - 1) >> shift;
+}
+
+static inline int offset_to_l1_index(BDRVQcow2State *s, uint64_t offset)
+{
+    return offset >> (s->l2_bits + s->cluster_bits);
+}
+
+static inline int offset_to_l2_index(BDRVQcow2State *s, int64_t offset)
+{
+    return (offset >> s->cluster_bits) & (s->l2_size - 1);
+}
+
+static inline QCow2ClusterType qcow2_get_cluster_type(BDRVQcow2State *s,
+                                                      uint64_t l2_entry)
+{
+    if (l2_entry & QCOW_OFLAG_COMPRESSED) {
+        return QCOW2_CLUSTER_COMPRESSED;
+    } else if ((l2_entry & QCOW_OFLAG_ZERO) && s->qcow_version >= 3) {
+        if (l2_entry & L2E_OFFSET_MASK) {
+            return QCOW2_CLUSTER_ZERO_ALLOC;
+        }
+        return QCOW2_CLUSTER_ZERO_PLAIN;
+    } else if (!(l2_entry & L2E_OFFSET_MASK)) {
+        return QCOW2_CLUSTER_UNALLOCATED;
+    }
+    return QCOW2_CLUSTER_NORMAL;
+}
+
+static inline bool qcow2_cluster_is_allocated(QCow2ClusterType type)
+{
+    return type == QCOW2_CLUSTER_COMPRESSED ||
+        type == QCOW2_CLUSTER_NORMAL ||
+        type == QCOW2_CLUSTER_ZERO_ALLOC;
+}
+
+/* Pure refcount-array accessors for refcount_order 0..6 (unit tested) */
+extern Qcow2GetRefcountFunc *const qcow2_get_refcount_funcs[7];
+extern Qcow2SetRefcountFunc *const qcow2_set_refcount_funcs[7];
+
+/* Compressed descriptor helpers (pure) */
+void qcow2_compressed_layout(int cluster_bits, int *csize_shift,
+                             int *csize_mask, uint64_t *offset_mask);
+/* Host byte range [*start, *start + *len) a compressed descriptor covers */
+void qcow2_parse_compressed_descriptor(BDRVQcow2State *s, uint64_t l2_entry,
+                                       uint64_t *start, uint64_t *len);
+
+/* qcow2.c */
+int coroutine_fn qcow2_mark_dirty(BlockDriverState *bs);
+int coroutine_fn qcow2_mark_corrupt(BlockDriverState *bs);
+void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
+                             int64_t offset, int64_t size,
+                             const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+int coroutine_fn qcow2_write_header_field(BlockDriverState *bs, int offset,
+                                          const void *buf, int len);
+ssize_t coroutine_fn qcow2_co_decompress(BlockDriverState *bs, void *dest,
+                                         size_t dest_size, const void *src,
+                                         size_t src_size);
+
+/* qcow2-refcount.c */
+int coroutine_fn qcow2_refcount_init(BlockDriverState *bs, Error **errp);
+void qcow2_refcount_close(BlockDriverState *bs);
+int coroutine_fn qcow2_get_refcount(BlockDriverState *bs,
+                                    int64_t cluster_index,
+                                    uint64_t *refcount);
+int coroutine_fn qcow2_update_cluster_refcount(BlockDriverState *bs,
+                                               int64_t cluster_index,
+                                               uint64_t addend,
+                                               bool decrease,
+                                               Qcow2DiscardType type);
+int64_t coroutine_fn qcow2_alloc_clusters(BlockDriverState *bs,
+                                          uint64_t size);
+int64_t coroutine_fn qcow2_alloc_bytes(BlockDriverState *bs, int size);
+void coroutine_fn qcow2_free_clusters(BlockDriverState *bs, int64_t offset,
+                                      int64_t size, Qcow2DiscardType type);
+void coroutine_fn qcow2_free_any_cluster(BlockDriverState *bs,
+                                         uint64_t l2_entry,
+                                         Qcow2DiscardType type);
+int coroutine_fn qcow2_update_refcount_range(BlockDriverState *bs,
+                                             int64_t offset, int64_t length,
+                                             uint64_t addend, bool decrease,
+                                             Qcow2DiscardType type);
+int64_t coroutine_fn qcow2_move_refcount_table(BlockDriverState *bs,
+                                               int64_t cluster,
+                                               int64_t cover_clusters);
+int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
+                                       BdrvCheckResult *res,
+                                       BdrvCheckMode fix);
+
+/* qcow2-cluster.c */
+int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs,
+                                     uint64_t min_size, bool exact_size);
+int coroutine_fn qcow2_get_host_offset(BlockDriverState *bs,
+                                       uint64_t offset, uint64_t *bytes,
+                                       uint64_t *host_offset,
+                                       QCow2ClusterType *type);
+
+/*
+ * Where a write of [offset, offset + bytes) goes.  For an allocating
+ * write, @alloc is set: the caller writes the data (with the COW areas
+ * around it) to @host_offset, then calls qcow2_alloc_link_l2().
+ */
+typedef struct QCowWriteMap {
+    uint64_t guest_offset;      /* == offset */
+    uint64_t bytes;             /* bytes of the request covered */
+    uint64_t host_offset;       /* where guest_offset's data goes */
+    bool alloc;
+    /* Allocation only: whole clusters [alloc_guest_start, +nb_clusters) */
+    uint64_t alloc_guest_start;
+    uint64_t alloc_host_start;
+    int nb_clusters;
+    uint64_t cow_start_bytes;   /* bytes before guest_offset to fill */
+    uint64_t cow_end_bytes;     /* bytes after the request to fill */
+    QCowInflightAlloc inflight;
+} QCowWriteMap;
+
+int coroutine_fn qcow2_alloc_host_offset(BlockDriverState *bs,
+                                         uint64_t offset, uint64_t bytes,
+                                         QCowWriteMap *m);
+int coroutine_fn qcow2_alloc_link_l2(BlockDriverState *bs, QCowWriteMap *m);
+void coroutine_fn qcow2_alloc_abort(BlockDriverState *bs, QCowWriteMap *m);
+void coroutine_fn qcow2_wait_inflight(BlockDriverState *bs, uint64_t offset,
+                                      uint64_t bytes);
+int coroutine_fn qcow2_alloc_compressed_cluster_offset(BlockDriverState *bs,
+                                                       uint64_t offset,
+                                                       int compressed_size,
+                                                       uint64_t *host_offset);
+int coroutine_fn qcow2_cluster_zeroize(BlockDriverState *bs,
+                                       uint64_t offset, uint64_t bytes,
+                                       int flags);
+int coroutine_fn qcow2_cluster_discard(BlockDriverState *bs,
+                                       uint64_t offset, uint64_t bytes,
+                                       Qcow2DiscardType type,
+                                       bool full_discard);
+int coroutine_fn qcow2_link_data_area(BlockDriverState *bs,
+                                      uint64_t guest_offset,
+                                      uint64_t host_offset,
+                                      uint64_t nb_clusters);
+int coroutine_fn qcow2_preallocate_metadata(BlockDriverState *bs,
+                                            uint64_t offset,
+                                            uint64_t new_length,
+                                            uint64_t *end_host);
+
+/* qcow2-cache.c */
+Qcow2Cache *qcow2_cache_create(BlockDriverState *bs, int num_tables,
+                               int table_size);
+void qcow2_cache_destroy(Qcow2Cache *c);
+int coroutine_fn qcow2_cache_get(BlockDriverState *bs, Qcow2Cache *c,
+                                 uint64_t offset, void **table);
+int coroutine_fn qcow2_cache_get_empty(BlockDriverState *bs, Qcow2Cache *c,
+                                       uint64_t offset, void **table);
+void qcow2_cache_put(Qcow2Cache *c, void **table);
+void qcow2_cache_entry_mark_dirty(Qcow2Cache *c, void *table);
+int coroutine_fn qcow2_cache_write(BlockDriverState *bs, Qcow2Cache *c);
+int coroutine_fn qcow2_cache_flush(BlockDriverState *bs, Qcow2Cache *c);
+int coroutine_fn qcow2_cache_set_dependency(BlockDriverState *bs,
+                                            Qcow2Cache *c,
+                                            Qcow2Cache *dependency);
+void qcow2_cache_discard(Qcow2Cache *c, uint64_t offset);
+/* Drop every clean entry (the caller flushed first) */
+void qcow2_cache_empty(Qcow2Cache *c);
+bool qcow2_cache_is_dirty(Qcow2Cache *c);
+void qcow2_cache_set_is_l2(Qcow2Cache *c, bool is_l2);
+
+#endif /* BLOCK_QCOW2_H */

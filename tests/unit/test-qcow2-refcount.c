@@ -1,0 +1,249 @@
+/*
+ * Unit tests for qcow2 refcount helpers and refcount structure growth
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "block/aio.h"
+#include "sysemu/block-backend.h"
+#include "block/qcow2.h"
+
+/* Every width stores and reads back its full range without touching
+ * neighbouring entries */
+static void test_refcount_accessors(void)
+{
+    int order;
+
+    for (order = 0; order <= QCOW2_MAX_REFCOUNT_ORDER; order++) {
+        Qcow2GetRefcountFunc *get = qcow2_get_refcount_funcs[order];
+        Qcow2SetRefcountFunc *set = qcow2_set_refcount_funcs[order];
+        int bits = 1 << order;
+        uint64_t max = bits == 64 ? UINT64_MAX : (1ULL << bits) - 1;
+        uint8_t buf[64];
+        uint64_t n = sizeof(buf) * 8 / bits;
+        uint64_t i;
+
+        memset(buf, 0, sizeof(buf));
+        for (i = 0; i < n; i++) {
+            g_assert_cmpuint(get(buf, i), ==, 0);
+        }
+        set(buf, 1, max);
+        g_assert_cmpuint(get(buf, 0), ==, 0);
+        g_assert_cmpuint(get(buf, 1), ==, max);
+        g_assert_cmpuint(get(buf, 2), ==, 0);
+
+        for (i = 0; i < n; i++) {
+            set(buf, i, (i * 7 + 3) & max);
+        }
+        for (i = 0; i < n; i++) {
+            g_assert_cmpuint(get(buf, i), ==, (i * 7 + 3) & max);
+        }
+        set(buf, n - 1, 0);
+        g_assert_cmpuint(get(buf, n - 2), ==, ((n - 2) * 7 + 3) & max);
+        g_assert_cmpuint(get(buf, n - 1), ==, 0);
+    }
+}
+
+/* 16-bit refcounts are big-endian on disk */
+static void test_refcount_byte_order(void)
+{
+    uint8_t buf[4] = { 0 };
+
+    qcow2_set_refcount_funcs[4](buf, 1, 0x1234);
+    g_assert_cmpuint(buf[2], ==, 0x12);
+    g_assert_cmpuint(buf[3], ==, 0x34);
+    qcow2_set_refcount_funcs[0](buf, 3, 1);
+    g_assert_cmpuint(buf[0], ==, 0x08);
+}
+
+/* Compressed descriptors: layout per cluster size, and the sector range */
+static void test_compressed_descriptor(void)
+{
+    BDRVQcow2State s = { 0 };
+    uint64_t start, len, entry;
+
+    qcow2_compressed_layout(16, &s.csize_shift, &s.csize_mask,
+                            &s.cluster_offset_mask);
+    g_assert_cmpint(s.csize_shift, ==, 54);
+    g_assert_cmpint(s.csize_mask, ==, 0xff);
+    g_assert_cmpuint(s.cluster_offset_mask, ==, (1ULL << 54) - 1);
+
+    /* 0x11f0 + 0x20 bytes spans sectors 8 and 9: one additional sector */
+    entry = QCOW_OFLAG_COMPRESSED | 0x11f0 | (1ULL << s.csize_shift);
+    qcow2_parse_compressed_descriptor(&s, entry, &start, &len);
+    g_assert_cmpuint(start, ==, 0x1000);
+    g_assert_cmpuint(len, ==, 0x400);
+
+    qcow2_compressed_layout(9, &s.csize_shift, &s.csize_mask,
+                            &s.cluster_offset_mask);
+    g_assert_cmpint(s.csize_shift, ==, 61);
+    g_assert_cmpint(s.csize_mask, ==, 1);
+}
+
+static void test_cluster_types(void)
+{
+    BDRVQcow2State s = { .qcow_version = 3 };
+
+    g_assert_cmpint(qcow2_get_cluster_type(&s, 0), ==,
+                    QCOW2_CLUSTER_UNALLOCATED);
+    g_assert_cmpint(qcow2_get_cluster_type(&s, QCOW_OFLAG_ZERO), ==,
+                    QCOW2_CLUSTER_ZERO_PLAIN);
+    g_assert_cmpint(qcow2_get_cluster_type(&s, 0x10000 | QCOW_OFLAG_ZERO),
+                    ==, QCOW2_CLUSTER_ZERO_ALLOC);
+    g_assert_cmpint(qcow2_get_cluster_type(&s, 0x10000 | QCOW_OFLAG_COPIED),
+                    ==, QCOW2_CLUSTER_NORMAL);
+    g_assert_cmpint(qcow2_get_cluster_type(&s, QCOW_OFLAG_COMPRESSED | 1),
+                    ==, QCOW2_CLUSTER_COMPRESSED);
+    /* v2 has no zero flag */
+    s.qcow_version = 2;
+    g_assert_cmpint(qcow2_get_cluster_type(&s, QCOW_OFLAG_ZERO), ==,
+                    QCOW2_CLUSTER_UNALLOCATED);
+}
+
+/*
+ * Small clusters and wide refcounts make one refcount block cover only
+ * 64 clusters, so writing a few MiB creates many blocks and grows the
+ * refcount table several times; the image must stay consistent.
+ */
+static void test_refcount_growth(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("qcow2-refcount-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "t.qcow2", NULL);
+    BlockDriver *drv = bdrv_find_format("qcow2");
+    QemuOptsList *list;
+    QemuOpts *opts;
+    BlockBackend *blk;
+    BdrvCheckResult res = { 0 };
+    g_autofree uint8_t *buf = g_malloc(1 * MiB);
+    g_autofree uint8_t *rbuf = g_malloc(1 * MiB);
+    int64_t off;
+    int ret;
+
+    g_assert_nonnull(dir);
+    g_assert_nonnull(drv);
+    list = qemu_opts_append(NULL, drv->create_opts);
+    opts = qemu_opts_create(list, NULL, 0, &error_abort);
+    qemu_opt_set(opts, "size", "8M", &error_abort);
+    qemu_opt_set(opts, "cluster_size", "512", &error_abort);
+    qemu_opt_set(opts, "refcount_bits", "64", &error_abort);
+    ret = bdrv_create(drv, path, opts, &error_abort);
+    g_assert_cmpint(ret, ==, 0);
+    qemu_opts_del(opts);
+    qemu_opts_free(list);
+
+    blk = blk_new_open(path, NULL, NULL, BDRV_O_RDWR, &error_abort);
+    for (off = 0; off < 4 * MiB; off += 1 * MiB) {
+        memset(buf, 0x40 + off / MiB, 1 * MiB);
+        ret = blk_pwrite(blk, off, 1 * MiB, buf, 0);
+        g_assert_cmpint(ret, ==, 0);
+    }
+    for (off = 0; off < 4 * MiB; off += 1 * MiB) {
+        memset(buf, 0x40 + off / MiB, 1 * MiB);
+        ret = blk_pread(blk, off, 1 * MiB, rbuf, 0);
+        g_assert_cmpint(ret, ==, 0);
+        g_assert(memcmp(buf, rbuf, 1 * MiB) == 0);
+    }
+    ret = bdrv_check(blk_bs(blk), &res, 0);
+    g_assert_cmpint(ret, ==, 0);
+    g_assert_cmpint(res.corruptions, ==, 0);
+    g_assert_cmpint(res.leaks, ==, 0);
+    g_assert_cmpint(res.check_errors, ==, 0);
+    g_assert_cmpuint(res.bfi.allocated_clusters, ==, 4 * MiB / 512);
+    blk_unref(blk);
+
+    unlink(path);
+    rmdir(dir);
+}
+
+static int aio_pending;
+
+static void aio_done(void *opaque, int ret)
+{
+    g_assert_cmpint(ret, ==, 0);
+    aio_pending--;
+}
+
+/*
+ * Concurrent writes to disjoint bytes of the same unallocated clusters
+ * must serialise their cluster allocations: afterwards every byte holds
+ * what was written and no cluster is leaked or shared.
+ */
+static void test_concurrent_allocation(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("qcow2-alloc-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "t.qcow2", NULL);
+    BlockDriver *drv = bdrv_find_format("qcow2");
+    const int64_t span = 4 * 65536, nreq = 16;
+    g_autofree uint8_t *expect = g_malloc0(span);
+    g_autofree uint8_t *got = g_malloc(span);
+    uint8_t *bufs[16];
+    QEMUIOVector qiovs[16];
+    QemuOptsList *list;
+    QemuOpts *opts;
+    BlockBackend *blk;
+    BdrvCheckResult res = { 0 };
+    uint32_t seed = 12345;
+    int round, i, ret;
+
+    list = qemu_opts_append(NULL, drv->create_opts);
+    opts = qemu_opts_create(list, NULL, 0, &error_abort);
+    qemu_opt_set(opts, "size", "4M", &error_abort);
+    ret = bdrv_create(drv, path, opts, &error_abort);
+    g_assert_cmpint(ret, ==, 0);
+    qemu_opts_del(opts);
+    qemu_opts_free(list);
+
+    blk = blk_new_open(path, NULL, NULL, BDRV_O_RDWR, &error_abort);
+    for (round = 0; round < 8; round++) {
+        int64_t base = round * span;
+        int64_t slice = span / nreq;
+
+        for (i = 0; i < nreq; i++) {
+            int64_t off, len;
+
+            seed = seed * 1103515245 + 12345;
+            off = i * slice + (seed >> 8) % (slice / 2);
+            len = 1 + (seed >> 4) % (slice / 2);
+            bufs[i] = g_malloc(len);
+            memset(bufs[i], round * nreq + i + 1, len);
+            memcpy(expect + off, bufs[i], len);
+            qemu_iovec_init_buf(&qiovs[i], bufs[i], len);
+            aio_pending++;
+            blk_aio_pwritev(blk, base + off, &qiovs[i], 0, aio_done, NULL);
+        }
+        while (aio_pending) {
+            aio_poll(qemu_get_aio_context(), true);
+        }
+        for (i = 0; i < nreq; i++) {
+            g_free(bufs[i]);
+        }
+        ret = blk_pread(blk, base, span, got, 0);
+        g_assert_cmpint(ret, ==, 0);
+        g_assert(memcmp(expect, got, span) == 0);
+        memset(expect, 0, span);
+    }
+    ret = bdrv_check(blk_bs(blk), &res, 0);
+    g_assert_cmpint(ret, ==, 0);
+    g_assert_cmpint(res.corruptions, ==, 0);
+    g_assert_cmpint(res.leaks, ==, 0);
+    blk_unref(blk);
+
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    bdrv_init();
+    g_test_add_func("/qcow2/refcount/accessors", test_refcount_accessors);
+    g_test_add_func("/qcow2/refcount/byte-order", test_refcount_byte_order);
+    g_test_add_func("/qcow2/compressed-descriptor",
+                    test_compressed_descriptor);
+    g_test_add_func("/qcow2/cluster-types", test_cluster_types);
+    g_test_add_func("/qcow2/refcount/growth", test_refcount_growth);
+    g_test_add_func("/qcow2/concurrent-allocation",
+                    test_concurrent_allocation);
+    return g_test_run();
+}
