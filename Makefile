@@ -30,16 +30,21 @@ check: deps
 check-unit: all
 	meson test -C $(BUILD) --suite unit --print-errorlogs
 
+IOTEST_FORMATS ?= raw qcow2
+
 check-iotests: all
-	cd tests/qemu-iotests && QEMU_BUILD_DIR=$(abspath $(BUILD)) ./check -raw
+	cd tests/qemu-iotests && for fmt in $(IOTEST_FORMATS); do \
+	    QEMU_BUILD_DIR=$(abspath $(BUILD)) ./check -$$fmt || exit 1; \
+	done
 
 check-sanitizers: $(SANBUILD)/build.ninja
 	$(NINJA) -C $(SANBUILD)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    meson test -C $(SANBUILD) --suite unit --print-errorlogs
-	cd tests/qemu-iotests && \
+	cd tests/qemu-iotests && for fmt in $(IOTEST_FORMATS); do \
 	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	    QEMU_BUILD_DIR=$(abspath $(SANBUILD)) ./check -raw
+	    QEMU_BUILD_DIR=$(abspath $(SANBUILD)) ./check -$$fmt || exit 1; \
+	done
 
 demo: deps
 	$(MAKE) all

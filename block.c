@@ -566,12 +566,13 @@ int bdrv_refresh_total_sectors(BlockDriverState *bs, int64_t hint)
     return 0;
 }
 
+/* As in QEMU, lengths are whole 512-byte sectors (rounded up) */
 int64_t bdrv_getlength(BlockDriverState *bs)
 {
     if (!bs->drv) {
         return -ENOMEDIUM;
     }
-    return bs->total_bytes;
+    return bs->total_sectors * BDRV_SECTOR_SIZE;
 }
 
 int64_t bdrv_nb_sectors(BlockDriverState *bs)
@@ -803,6 +804,12 @@ static bool bdrv_absorb_common_options(BlockDriverState *bs, QDict *options,
         error_setg(errp, "detect-zeroes=%s is not supported", value);
         goto out;
     }
+    if (qemu_opt_get_bool(opts, "force-share", false) &&
+        (*flags & BDRV_O_RDWR)) {
+        error_setg(errp, "force-share=on can only be used with read-only "
+                   "images");
+        goto out;
+    }
     *node_name = g_strdup(qemu_opt_get(opts, "node-name"));
     ok = true;
 out:
@@ -1024,7 +1031,7 @@ static BlockDriverState *bdrv_open_inherit(const char *filename,
             int n;
 
             if (!file_bs) {
-                error_setg(errp, "Must specify either driver or filename");
+                error_setg(errp, "Must specify either driver or file");
                 goto fail;
             }
             /* Read through a temporary child edge of the new node */
@@ -1047,6 +1054,12 @@ static BlockDriverState *bdrv_open_inherit(const char *filename,
                 goto fail;
             }
             probed = true;
+            /* Writes to block 0 of a guessed raw image are restricted */
+            if (!strcmp(drv->format_name, "raw") && warn_probe &&
+                (flags & BDRV_O_RDWR)) {
+                bdrv_warn_probed_raw(file_bs->filename[0] ? file_bs->filename
+                                     : user_filename);
+            }
         }
         if (file_bs) {
             /* The driver attaches it as its "file" child by reference */
@@ -1101,9 +1114,6 @@ open_driver:
         pstrcpy(bs->filename, sizeof(bs->filename), user_filename);
     }
 
-    if (probed && !strcmp(drv->format_name, "raw") && warn_probe) {
-        bdrv_warn_probed_raw(user_filename ? user_filename : bs->filename);
-    }
     if (file_bs) {
         bdrv_unref(file_bs);
     }
@@ -1290,6 +1300,12 @@ int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp)
         error_setg(errp, "No medium inserted");
         return -ENOMEDIUM;
     }
+    if (qdict_haskey(opts, "driver") &&
+        g_strcmp0(qdict_get_try_str(opts, "driver"), drv->format_name)) {
+        error_setg(errp, "Cannot change the option 'driver'");
+        qobject_unref(opts);
+        return -EINVAL;
+    }
     if (!bdrv_absorb_common_options(bs, opts, &flags, &node_name, errp)) {
         qobject_unref(opts);
         return -EINVAL;
@@ -1419,6 +1435,23 @@ int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
         return -ENOTSUP;
     }
     return drv->bdrv_get_info(bs, bdi);
+}
+
+int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_info)
+{
+    BlockDriver *drv = bs->drv;
+
+    *psn_info = NULL;
+    if (!drv) {
+        return -ENOMEDIUM;
+    }
+    if (drv->bdrv_snapshot_list) {
+        return drv->bdrv_snapshot_list(bs, psn_info);
+    }
+    if (drv->is_filter && bs->file) {
+        return bdrv_snapshot_list(bs->file->bs, psn_info);
+    }
+    return -ENOTSUP;
 }
 
 QDict *bdrv_get_specific_info(BlockDriverState *bs, Error **errp)

@@ -77,13 +77,6 @@ static int open_image(const char *name, int flags, bool writethrough,
         qobject_unref(opts);
         return -EBUSY;
     }
-    if (flags & BDRV_O_SNAPSHOT) {
-        /* Needs a temporary qcow2 overlay on top of the image */
-        error_report("snapshot mode is not supported yet");
-        qobject_unref(opts);
-        return -ENOTSUP;
-    }
-
     if (force_share) {
         if (!opts) {
             opts = qdict_new();
@@ -95,23 +88,6 @@ static int open_image(const char *name, int flags, bool writethrough,
             return -EINVAL;
         }
         qdict_put_str(opts, "force-share", "on");
-    }
-
-    /*
-     * Sharing write access with other users only makes sense for a
-     * reader, so QEMU refuses it on a writable node.
-     */
-    value = opts ? qdict_get_try_str(opts, "force-share") : NULL;
-    if (value && !strcmp(value, "on")) {
-        const char *ro = qdict_get_try_str(opts, "read-only");
-        bool writable = ro ? strcmp(ro, "on") != 0 : (flags & BDRV_O_RDWR);
-
-        if (writable) {
-            error_setg(&err, "force-share=on can only be used with "
-                       "read-only images");
-            qobject_unref(opts);
-            goto fail;
-        }
     }
 
     qemuio_blk = blk_new_open(name, NULL, opts, flags, &err);

@@ -16,7 +16,11 @@ enum {
     BLK_ACCT_DISCARD,
 };
 
+static QTAILQ_HEAD(, BlockBackend) all_blks =
+    QTAILQ_HEAD_INITIALIZER(all_blks);
+
 struct BlockBackend {
+    QTAILQ_ENTRY(BlockBackend) link;
     int refcnt;
     BdrvChild *root;
     bool enable_write_cache;
@@ -42,6 +46,7 @@ static BlockBackend *blk_new_for(BlockDriverState *bs)
 
     blk->refcnt = 1;
     blk->enable_write_cache = true;
+    QTAILQ_INSERT_TAIL(&all_blks, blk, link);
     blk->root = bdrv_attach_child(NULL, bs, "root",
                                   BDRV_CHILD_FILTERED | BDRV_CHILD_PRIMARY,
                                   &error_abort);
@@ -79,9 +84,13 @@ void blk_unref(BlockBackend *blk)
         return;
     }
     assert(blk->refcnt > 0);
-    if (--blk->refcnt == 0) {
+    if (blk->refcnt == 1) {
+        /* Pending aio holds references: let it finish first */
         blk_drain(blk);
+    }
+    if (--blk->refcnt == 0) {
         bdrv_unref_child(NULL, blk->root);
+        QTAILQ_REMOVE(&all_blks, blk, link);
         g_free(blk);
     }
 }
@@ -507,7 +516,22 @@ void blk_drain(BlockBackend *blk)
     AIO_WAIT_WHILE(NULL, blk->in_flight > 0 || bdrv_any_in_flight());
 }
 
+static bool blk_any_in_flight(void)
+{
+    BlockBackend *blk;
+
+    QTAILQ_FOREACH(blk, &all_blks, link) {
+        if (blk->in_flight) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void blk_drain_all(void)
 {
-    bdrv_drain_all();
+    if (qemu_in_coroutine()) {
+        return;
+    }
+    AIO_WAIT_WHILE(NULL, blk_any_in_flight() || bdrv_any_in_flight());
 }

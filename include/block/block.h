@@ -87,6 +87,17 @@ typedef struct BlockDriverInfo {
     bool unallocated_blocks_are_zero;
 } BlockDriverInfo;
 
+/* One internal snapshot (qemu-img snapshot -l) */
+typedef struct QEMUSnapshotInfo {
+    char id_str[128];       /* unique snapshot id */
+    char name[256];         /* user-chosen name */
+    uint64_t vm_state_size; /* VM state bytes, 0 for disk-only */
+    uint32_t date_sec;      /* UTC date of the snapshot */
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec; /* VM clock relative to boot */
+    uint64_t icount;        /* record/replay step, -1ULL if none */
+} QEMUSnapshotInfo;
+
 typedef enum BdrvCheckMode {
     BDRV_FIX_LEAKS = 1,
     BDRV_FIX_ERRORS = 2,
@@ -151,6 +162,11 @@ int64_t bdrv_nb_sectors(BlockDriverState *bs);
 int64_t bdrv_get_allocated_file_size(BlockDriverState *bs);
 int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi);
 bool bdrv_is_encrypted(BlockDriverState *bs);
+/*
+ * Internal snapshots of @bs: number of entries stored in *psn_info (g_free
+ * it), or -errno (-ENOTSUP if the format has none).
+ */
+int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_info);
 /* See BlockDriver.bdrv_get_specific_info; NULL if none (caller unrefs) */
 QDict *bdrv_get_specific_info(BlockDriverState *bs, Error **errp);
 /* Primary data child: file for formats and filters, or NULL */

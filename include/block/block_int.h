@@ -210,6 +210,9 @@ struct BlockDriver {
      * key names and value types.  NULL if there is none.
      */
     QDict *(*bdrv_get_specific_info)(BlockDriverState *bs, Error **errp);
+    /* Internal snapshots: see bdrv_snapshot_list() */
+    int (*bdrv_snapshot_list)(BlockDriverState *bs,
+                              QEMUSnapshotInfo **psn_info);
     /* Extra lines for qemu-io "info" (printed after the common ones) */
     void (*bdrv_dump_info)(BlockDriverState *bs, GString *out);
     int coroutine_fn (*bdrv_co_check)(BlockDriverState *bs,

@@ -28,7 +28,7 @@ for opts in "cluster_size=512" "cluster_size=512,compat=0.10" \
         > /dev/null
     seed "$tmp/a.qcow2"
 done
-"$img" create -q -f qcow2 -o cluster_size=512 -b base.img -F raw \
+"$img" create -q -u -f qcow2 -o cluster_size=512 -b base.img -F raw \
     "$tmp/b.qcow2" 64K
 seed "$tmp/b.qcow2"
 echo "$n seeds in $out"
