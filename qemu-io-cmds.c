@@ -1194,11 +1194,14 @@ static int info_f(BlockBackend *blk, int argc, char **argv)
     printf("cluster size: %s\n", cluster);
     printf("vm state offset: %s\n", vmstate);
 
-    if (bs->drv && bs->drv->bdrv_dump_info) {
-        g_autoptr(GString) extra = g_string_new(NULL);
+    /* The node's own extra lines, then those of filters below it */
+    for (; bs && bs->drv; bs = bs->file ? bs->file->bs : NULL) {
+        if (bs->drv->bdrv_dump_info) {
+            g_autoptr(GString) extra = g_string_new(NULL);
 
-        bs->drv->bdrv_dump_info(bs, extra);
-        fputs(extra->str, stdout);
+            bs->drv->bdrv_dump_info(bs, extra);
+            fputs(extra->str, stdout);
+        }
     }
     return 0;
 }

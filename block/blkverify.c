@@ -4,8 +4,15 @@
  * Every request goes to two children: "raw", a flat image opened at
  * protocol level (the reference), and "test", the image under test.  Reads
  * from both are compared; the first difference is reported with its sector
- * and the process exits, so a corruption is caught by the first read that
- * sees it.
+ * and, by default, the process exits, so a corruption is caught by the
+ * first read that sees it.
+ *
+ * Options (see docs/blkverify.txt):
+ *   raw.*, test.*        the two children (x-raw, x-image: filenames)
+ *   mode=abort|report    exit at the first mismatch (default), or report
+ *                        it, hand the caller the raw data and go on
+ *   log=PATH             one JSON object per line per differing run
+ *   verify-writes=on     read every write back from the test child
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -15,13 +22,32 @@
 #include "qemu/option.h"
 #include "qemu/iov.h"
 
-#define BLKVERIFY_OPT_RAW   "x-raw"
-#define BLKVERIFY_OPT_IMAGE "x-image"
+#define BLKVERIFY_OPT_RAW           "x-raw"
+#define BLKVERIFY_OPT_IMAGE         "x-image"
+#define BLKVERIFY_OPT_MODE          "mode"
+#define BLKVERIFY_OPT_LOG           "log"
+#define BLKVERIFY_OPT_VERIFY_WRITES "verify-writes"
+
+/* Differing runs described in detail per request on stderr */
+#define BLKVERIFY_MAX_RUNS_SHOWN 16
+/* Bytes of each side shown per differing run */
+#define BLKVERIFY_HEX_BYTES 16
 
 typedef struct BlkverifyInFlight BlkverifyInFlight;
 
+typedef struct BlkverifyStats {
+    uint64_t requests;      /* requests verified */
+    uint64_t bytes;         /* bytes compared */
+    uint64_t mismatches;    /* requests with a difference */
+} BlkverifyStats;
+
 typedef struct BDRVBlkverifyState {
     BdrvChild *test_file;       /* the image under test; bs->file is raw */
+    bool report_mode;           /* mode=report: go on after a mismatch */
+    bool verify_writes;
+    FILE *log;
+    char *log_path;
+    BlkverifyStats stats;
     QLIST_HEAD(, BlkverifyInFlight) in_flight;
 } BDRVBlkverifyState;
 
@@ -86,9 +112,26 @@ static QemuOptsList blkverify_runtime_opts = {
             .type = QEMU_OPT_STRING,
             .help = "[internal use only, will be removed]",
         },
+        {
+            .name = BLKVERIFY_OPT_MODE,
+            .type = QEMU_OPT_STRING,
+            .help = "What to do on a mismatch: abort (default) or report",
+        },
+        {
+            .name = BLKVERIFY_OPT_LOG,
+            .type = QEMU_OPT_STRING,
+            .help = "File to append one JSON line per differing run to",
+        },
+        {
+            .name = BLKVERIFY_OPT_VERIFY_WRITES,
+            .type = QEMU_OPT_BOOL,
+            .help = "Read each write back from the test image",
+        },
         { /* end of list */ }
     },
 };
+
+/* Reporting */
 
 /*
  * Print the first line of a mismatch report in the fixed format
@@ -97,7 +140,7 @@ static QemuOptsList blkverify_runtime_opts = {
 static void G_GNUC_PRINTF(2, 3)
 blkverify_report(BlkverifyRequest *r, const char *fmt, ...)
 {
-    int64_t first = r->offset / BDRV_SECTOR_SIZE;
+    int64_t first = r->offset >> BDRV_SECTOR_BITS;
     int64_t end = DIV_ROUND_UP(r->offset + r->bytes, BDRV_SECTOR_SIZE);
     va_list ap;
 
@@ -117,7 +160,7 @@ static void blkverify_dump_line(const char *side, int64_t abs_offset,
     size_t i;
 
     fprintf(stderr, "blkverify: %-4s %08" PRIx64 ": ", side, abs_offset);
-    for (i = 0; i < 16; i++) {
+    for (i = 0; i < BLKVERIFY_HEX_BYTES; i++) {
         if (i < len) {
             fprintf(stderr, " %02x", buf[i]);
         } else {
@@ -131,38 +174,142 @@ static void blkverify_dump_line(const char *side, int64_t abs_offset,
     fprintf(stderr, "\n");
 }
 
-/*
- * Report differing contents and exit.  @pos is the first differing byte
- * relative to the request.  This and the return-value report are the only
- * places a block driver here ends the process: the point of blkverify is
- * to stop at the first sign of corruption.
- */
-static void QEMU_NORETURN
-blkverify_contents_mismatch(BlkverifyRequest *r, const uint8_t *raw,
-                            const uint8_t *test, int64_t pos)
+static void blkverify_append_hex(GString *s, const uint8_t *buf, size_t len)
 {
-    int64_t abs = r->offset + pos;
-    size_t len = MIN(16, r->bytes - pos);
+    size_t i;
 
-    blkverify_report(r, "contents mismatch in sector %" PRId64,
-                     abs >> BDRV_SECTOR_BITS);
-    fprintf(stderr, "blkverify: first differing byte at offset %" PRId64
-            " (0x%" PRIx64 "), request offset %" PRId64 " length %"
-            PRId64 "\n", abs, abs, r->offset, r->bytes);
-    blkverify_dump_line("raw", abs, raw + pos, len);
-    blkverify_dump_line("test", abs, test + pos, len);
-    exit(1);
+    for (i = 0; i < len; i++) {
+        g_string_append_printf(s, "%02x", buf[i]);
+    }
 }
 
-static void QEMU_NORETURN
-blkverify_ret_mismatch(BlkverifyRequest *r, int test_ret, int raw_ret)
+/* One JSON line per differing run of bytes */
+static void blkverify_log_run(BDRVBlkverifyState *s, BlkverifyRequest *r,
+                              int64_t pos, int64_t len, const uint8_t *raw,
+                              const uint8_t *test)
+{
+    g_autoptr(GString) line = g_string_new(NULL);
+    size_t shown = MIN(len, BLKVERIFY_HEX_BYTES);
+
+    if (!s->log) {
+        return;
+    }
+    g_string_append_printf(line, "{\"op\": \"%s\", \"offset\": %" PRId64
+                           ", \"bytes\": %" PRId64 ", \"mismatch_offset\": %"
+                           PRId64 ", \"mismatch_bytes\": %" PRId64
+                           ", \"raw_hex\": \"", blkverify_op_names[r->op],
+                           r->offset, r->bytes, r->offset + pos, len);
+    blkverify_append_hex(line, raw + pos, shown);
+    g_string_append(line, "\", \"test_hex\": \"");
+    blkverify_append_hex(line, test + pos, shown);
+    g_string_append(line, "\"}\n");
+    fputs(line->str, s->log);
+    fflush(s->log);
+}
+
+static void blkverify_log_ret(BDRVBlkverifyState *s, BlkverifyRequest *r,
+                              int test_ret, int raw_ret)
+{
+    if (!s->log) {
+        return;
+    }
+    fprintf(s->log, "{\"op\": \"%s\", \"offset\": %" PRId64 ", \"bytes\": %"
+            PRId64 ", \"test_ret\": %d, \"raw_ret\": %d}\n",
+            blkverify_op_names[r->op], r->offset, r->bytes, test_ret,
+            raw_ret);
+    fflush(s->log);
+}
+
+/* In abort mode, a mismatch ends the process (blkverify's purpose) */
+static void blkverify_mismatch_done(BDRVBlkverifyState *s)
+{
+    s->stats.mismatches++;
+    if (!s->report_mode) {
+        if (s->log) {
+            fclose(s->log);
+        }
+        exit(1);
+    }
+}
+
+/*
+ * Compare @bytes of @raw and @test for request @r.  Reports every
+ * differing run (the first line in the fixed format, then detail lines,
+ * and the log), and returns true if they differ.
+ */
+static bool blkverify_compare(BDRVBlkverifyState *s, BlkverifyRequest *r,
+                              const uint8_t *raw, const uint8_t *test,
+                              int64_t bytes)
+{
+    int64_t pos = 0, runs = 0;
+
+    s->stats.requests++;
+    s->stats.bytes += bytes;
+    while (pos < bytes) {
+        int64_t start, end;
+
+        /* Skip equal bytes quickly */
+        while (pos < bytes && raw[pos] == test[pos]) {
+            pos++;
+        }
+        if (pos == bytes) {
+            break;
+        }
+        start = pos;
+        while (pos < bytes && raw[pos] != test[pos]) {
+            pos++;
+        }
+        end = pos;
+
+        if (runs == 0) {
+            blkverify_report(r, "contents mismatch in sector %" PRId64,
+                             (r->offset + start) >> BDRV_SECTOR_BITS);
+            fprintf(stderr, "blkverify: first differing byte at offset %"
+                    PRId64 " (0x%" PRIx64 "), request offset %" PRId64
+                    " length %" PRId64 "\n", r->offset + start,
+                    r->offset + start, r->offset, r->bytes);
+        } else if (runs < BLKVERIFY_MAX_RUNS_SHOWN) {
+            fprintf(stderr, "blkverify: next differing byte at offset %"
+                    PRId64 " (0x%" PRIx64 ")\n", r->offset + start,
+                    r->offset + start);
+        }
+        if (runs < BLKVERIFY_MAX_RUNS_SHOWN) {
+            size_t len = MIN(BLKVERIFY_HEX_BYTES, bytes - start);
+
+            blkverify_dump_line("raw", r->offset + start, raw + start, len);
+            blkverify_dump_line("test", r->offset + start, test + start,
+                                len);
+        }
+        blkverify_log_run(s, r, start, end - start, raw, test);
+        runs++;
+        if (!s->report_mode) {
+            /* The first run is all an aborting report shows */
+            break;
+        }
+    }
+    if (runs > BLKVERIFY_MAX_RUNS_SHOWN) {
+        fprintf(stderr, "blkverify: ... %" PRId64 " more differing runs\n",
+                runs - BLKVERIFY_MAX_RUNS_SHOWN);
+    }
+    if (runs) {
+        blkverify_mismatch_done(s);
+    }
+    return runs > 0;
+}
+
+static void blkverify_ret_mismatch(BDRVBlkverifyState *s,
+                                   BlkverifyRequest *r, int test_ret,
+                                   int raw_ret)
 {
     blkverify_report(r, "return value mismatch %d != %d", test_ret, raw_ret);
     fprintf(stderr, "blkverify: test: %s, raw: %s\n",
             test_ret < 0 ? strerror(-test_ret) : "success",
             raw_ret < 0 ? strerror(-raw_ret) : "success");
-    exit(1);
+    blkverify_log_ret(s, r, test_ret, raw_ret);
+    blkverify_mismatch_done(s);
 }
+
+/* Opening */
 
 /* Filename form: blkverify:RAW:TEST */
 static void blkverify_parse_filename(const char *filename, QDict *options,
@@ -172,7 +319,6 @@ static void blkverify_parse_filename(const char *filename, QDict *options,
     g_autofree char *raw_path = NULL;
 
     if (!strstart(filename, "blkverify:", &filename)) {
-        /* No prefix: the caller gave only option-style arguments */
         error_setg(errp, "File name string must start with 'blkverify:'");
         return;
     }
@@ -187,6 +333,35 @@ static void blkverify_parse_filename(const char *filename, QDict *options,
     qdict_put_str(options, BLKVERIFY_OPT_IMAGE, c + 1);
 }
 
+static bool blkverify_apply_options(BDRVBlkverifyState *s, QemuOpts *opts,
+                                    Error **errp)
+{
+    const char *mode = qemu_opt_get(opts, BLKVERIFY_OPT_MODE);
+    const char *log = qemu_opt_get(opts, BLKVERIFY_OPT_LOG);
+
+    if (!mode || !strcmp(mode, "abort")) {
+        s->report_mode = false;
+    } else if (!strcmp(mode, "report")) {
+        s->report_mode = true;
+    } else {
+        error_setg(errp, "Parameter 'mode' expects 'abort' or 'report', "
+                   "not '%s'", mode);
+        return false;
+    }
+    s->verify_writes = qemu_opt_get_bool(opts, BLKVERIFY_OPT_VERIFY_WRITES,
+                                         false);
+    if (log) {
+        s->log = fopen(log, "a");
+        if (!s->log) {
+            error_setg_errno(errp, errno, "Could not open blkverify log "
+                             "'%s'", log);
+            return false;
+        }
+        s->log_path = g_strdup(log);
+    }
+    return true;
+}
+
 static int blkverify_open(BlockDriverState *bs, QDict *options, int flags,
                           Error **errp)
 {
@@ -197,7 +372,8 @@ static int blkverify_open(BlockDriverState *bs, QDict *options, int flags,
 
     QLIST_INIT(&s->in_flight);
     opts = qemu_opts_create(&blkverify_runtime_opts, NULL, 0, &error_abort);
-    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
+    if (!qemu_opts_absorb_qdict(opts, options, errp) ||
+        !blkverify_apply_options(s, opts, errp)) {
         goto fail;
     }
 
@@ -238,6 +414,10 @@ static int blkverify_open(BlockDriverState *bs, QDict *options, int flags,
     ret = 0;
 fail:
     qemu_opts_del(opts);
+    if (ret < 0 && s->log) {
+        fclose(s->log);
+        s->log = NULL;
+    }
     return ret;
 }
 
@@ -247,6 +427,11 @@ static void blkverify_close(BlockDriverState *bs)
 
     bdrv_unref_child(bs, s->test_file);
     s->test_file = NULL;
+    if (s->log) {
+        fclose(s->log);
+        s->log = NULL;
+    }
+    g_free(s->log_path);
 }
 
 static int64_t blkverify_getlength(BlockDriverState *bs)
@@ -255,6 +440,8 @@ static int64_t blkverify_getlength(BlockDriverState *bs)
 
     return bdrv_getlength(s->test_file->bs);
 }
+
+/* Running one request on both children */
 
 /* Issue one child's side of a request */
 static int coroutine_fn blkverify_do_child(BlkverifyRequest *r,
@@ -271,7 +458,12 @@ static int coroutine_fn blkverify_do_child(BlkverifyRequest *r,
         return bdrv_co_pwrite_zeroes(c->child, r->offset, r->bytes,
                                      r->flags);
     case BLKVERIFY_DISCARD:
-        return bdrv_co_pdiscard(c->child, r->offset, r->bytes);
+        /*
+         * A discard leaves contents undefined, which cannot be checked;
+         * both sides zero the range instead, unmapping where they can.
+         */
+        return bdrv_co_pwrite_zeroes(c->child, r->offset, r->bytes,
+                                     BDRV_REQ_MAY_UNMAP);
     case BLKVERIFY_FLUSH:
         return bdrv_co_flush(c->child->bs);
     }
@@ -297,13 +489,11 @@ static void coroutine_fn blkverify_child_entry(void *opaque)
 
 static bool blkverify_conflicts(BlkverifyInFlight *a, BlkverifyInFlight *b)
 {
-    bool whole_a = a->bytes == 0, whole_b = b->bytes == 0;
-
     if (!a->modifies && !b->modifies) {
         return false;
     }
     /* bytes == 0 (flush) orders against everything */
-    return whole_a || whole_b ||
+    return a->bytes == 0 || b->bytes == 0 ||
            (a->offset < b->offset + b->bytes &&
             b->offset < a->offset + a->bytes);
 }
@@ -342,7 +532,9 @@ static void blkverify_serialise_end(BlkverifyInFlight *self)
 
 /*
  * Send @r to both children concurrently (raw in a second coroutine, test
- * in this one), wait for both, and compare the return codes.
+ * in this one), wait for both and compare the return codes.  Returns the
+ * raw child's result (they are equal unless a mismatch was reported in
+ * report mode, when the trusted side wins).
  */
 static int coroutine_fn blkverify_co_both(BlkverifyRequest *r,
                                           QEMUIOVector *raw_qiov,
@@ -352,9 +544,7 @@ static int coroutine_fn blkverify_co_both(BlkverifyRequest *r,
     BlkverifyChildReq raw = { .child = r->bs->file, .qiov = raw_qiov };
     BlkverifyChildReq test = { .child = s->test_file, .qiov = test_qiov };
     BlkverifyRawCo rc = { .r = r, .c = &raw };
-    BlkverifyInFlight self;
 
-    blkverify_serialise_begin(s, r, &self);
     qemu_coroutine_enter(qemu_coroutine_create(blkverify_child_entry, &rc));
     test.ret = blkverify_do_child(r, &test);
     if (!raw.done) {
@@ -363,25 +553,81 @@ static int coroutine_fn blkverify_co_both(BlkverifyRequest *r,
             qemu_coroutine_yield();
         }
     }
-    blkverify_serialise_end(&self);
     if (test.ret != raw.ret) {
-        blkverify_ret_mismatch(r, test.ret, raw.ret);
+        blkverify_ret_mismatch(s, r, test.ret, raw.ret);
     }
-    return test.ret;
+    return raw.ret;
 }
+
+/*
+ * verify-writes: read back what the test child stored for @r and compare
+ * it with @expected (NULL: zeroes).  A difference is reported as a
+ * mismatch of the write, naming the guilty request.
+ */
+static void coroutine_fn blkverify_verify_write(BlkverifyRequest *r,
+                                                QEMUIOVector *expected)
+{
+    BDRVBlkverifyState *s = r->bs->opaque;
+    uint8_t *want, *got;
+    QEMUIOVector got_qiov;
+    int ret;
+
+    want = qemu_try_blockalign(r->bs, r->bytes);
+    got = qemu_try_blockalign(r->bs, r->bytes);
+    if (!want || !got) {
+        qemu_vfree(want);
+        qemu_vfree(got);
+        return;
+    }
+    if (expected) {
+        qemu_iovec_to_buf(expected, 0, want, r->bytes);
+    } else {
+        memset(want, 0, r->bytes);
+    }
+    qemu_iovec_init_buf(&got_qiov, got, r->bytes);
+    ret = bdrv_co_preadv(s->test_file, r->offset, r->bytes, &got_qiov, 0);
+    if (ret < 0) {
+        blkverify_report(r, "read-back failed: %s", strerror(-ret));
+        blkverify_mismatch_done(s);
+    } else {
+        blkverify_compare(s, r, want, got, r->bytes);
+    }
+    qemu_vfree(want);
+    qemu_vfree(got);
+}
+
+/* Run a request that modifies data, verifying it if asked to */
+static int coroutine_fn blkverify_co_modify(BlkverifyRequest *r,
+                                            QEMUIOVector *qiov)
+{
+    BDRVBlkverifyState *s = r->bs->opaque;
+    BlkverifyInFlight self;
+    int ret;
+
+    blkverify_serialise_begin(s, r, &self);
+    ret = blkverify_co_both(r, qiov, qiov);
+    if (ret == 0 && s->verify_writes && r->op != BLKVERIFY_FLUSH) {
+        blkverify_verify_write(r, qiov);
+    }
+    blkverify_serialise_end(&self);
+    return ret;
+}
+
+/* I/O callbacks */
 
 static int coroutine_fn blkverify_co_preadv(BlockDriverState *bs,
                                             int64_t offset, int64_t bytes,
                                             QEMUIOVector *qiov,
                                             BdrvRequestFlags flags)
 {
+    BDRVBlkverifyState *s = bs->opaque;
     BlkverifyRequest r = {
         .bs = bs, .op = BLKVERIFY_READ, .offset = offset, .bytes = bytes,
         .flags = flags,
     };
     QEMUIOVector raw_qiov, test_qiov;
+    BlkverifyInFlight self;
     uint8_t *raw_buf, *test_buf;
-    ssize_t pos;
     int ret;
 
     /*
@@ -398,13 +644,13 @@ static int coroutine_fn blkverify_co_preadv(BlockDriverState *bs,
     qemu_iovec_init_buf(&raw_qiov, raw_buf, bytes);
     qemu_iovec_init_buf(&test_qiov, test_buf, bytes);
 
+    blkverify_serialise_begin(s, &r, &self);
     ret = blkverify_co_both(&r, &raw_qiov, &test_qiov);
+    blkverify_serialise_end(&self);
     if (ret == 0) {
-        pos = qemu_iovec_compare(&raw_qiov, &test_qiov);
-        if (pos != -1) {
-            blkverify_contents_mismatch(&r, raw_buf, test_buf, pos);
-        }
-        qemu_iovec_from_buf(qiov, 0, test_buf, bytes);
+        blkverify_compare(s, &r, raw_buf, test_buf, bytes);
+        /* The trusted data, also after a reported mismatch */
+        qemu_iovec_from_buf(qiov, 0, raw_buf, bytes);
     }
     qemu_vfree(raw_buf);
     qemu_vfree(test_buf);
@@ -421,7 +667,7 @@ static int coroutine_fn blkverify_co_pwritev(BlockDriverState *bs,
         .flags = flags,
     };
 
-    return blkverify_co_both(&r, qiov, qiov);
+    return blkverify_co_modify(&r, qiov);
 }
 
 static int coroutine_fn blkverify_co_pwrite_zeroes(BlockDriverState *bs,
@@ -434,7 +680,7 @@ static int coroutine_fn blkverify_co_pwrite_zeroes(BlockDriverState *bs,
         .bytes = bytes, .flags = flags,
     };
 
-    return blkverify_co_both(&r, NULL, NULL);
+    return blkverify_co_modify(&r, NULL);
 }
 
 static int coroutine_fn blkverify_co_pdiscard(BlockDriverState *bs,
@@ -444,15 +690,17 @@ static int coroutine_fn blkverify_co_pdiscard(BlockDriverState *bs,
         .bs = bs, .op = BLKVERIFY_DISCARD, .offset = offset, .bytes = bytes,
     };
 
-    return blkverify_co_both(&r, NULL, NULL);
+    return blkverify_co_modify(&r, NULL);
 }
 
 static int coroutine_fn blkverify_co_flush(BlockDriverState *bs)
 {
     BlkverifyRequest r = { .bs = bs, .op = BLKVERIFY_FLUSH };
 
-    return blkverify_co_both(&r, NULL, NULL);
+    return blkverify_co_modify(&r, NULL);
 }
+
+/* Metadata */
 
 static void blkverify_refresh_filename(BlockDriverState *bs)
 {
@@ -460,12 +708,32 @@ static void blkverify_refresh_filename(BlockDriverState *bs)
     const char *raw = bs->file->bs->exact_filename;
     const char *test = s->test_file->bs->exact_filename;
 
+    /* Only the plain two-filename form can be written as a filename */
+    if (s->report_mode || s->verify_writes || s->log) {
+        return;
+    }
     if (raw[0] && test[0] &&
         snprintf(bs->exact_filename, sizeof(bs->exact_filename),
                  "blkverify:%s:%s", raw, test) >=
         (int)sizeof(bs->exact_filename)) {
         bs->exact_filename[0] = '\0';
     }
+}
+
+/* Statistics for qemu-io "info" */
+static void blkverify_dump_info(BlockDriverState *bs, GString *out)
+{
+    BDRVBlkverifyState *s = bs->opaque;
+
+    g_string_append_printf(out, "blkverify: mode %s%s\n",
+                           s->report_mode ? "report" : "abort",
+                           s->verify_writes ? ", verify-writes on" : "");
+    g_string_append_printf(out, "blkverify: requests verified: %" PRIu64
+                           "\n", s->stats.requests);
+    g_string_append_printf(out, "blkverify: bytes compared: %" PRIu64 "\n",
+                           s->stats.bytes);
+    g_string_append_printf(out, "blkverify: mismatches: %" PRIu64 "\n",
+                           s->stats.mismatches);
 }
 
 static BlockDriver bdrv_blkverify = {
@@ -486,6 +754,7 @@ static BlockDriver bdrv_blkverify = {
 
     .bdrv_getlength         = blkverify_getlength,
     .bdrv_refresh_filename  = blkverify_refresh_filename,
+    .bdrv_dump_info         = blkverify_dump_info,
 };
 
 static void bdrv_blkverify_init(void)

@@ -401,6 +401,65 @@ static int qcow2_read_extensions(BlockDriverState *bs, const uint8_t *hdr,
             *have_crypto_header = true;
             break;
 
+        case QCOW2_EXT_MAGIC_BITMAPS: {
+            const uint8_t *b = hdr + offset;
+            uint32_t nb;
+            uint64_t dir_size, dir_offset;
+
+            if (len != QCOW2_BITMAPS_EXT_SIZE) {
+                error_setg(errp, "bitmaps_ext: Invalid extension length");
+                return -EINVAL;
+            }
+            if (!(s->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS)) {
+                /* Some writer without bitmap support dropped the bit */
+                if (s->qcow_version < 3) {
+                    warn_report("This qcow2 v2 image contains bitmaps, but "
+                                "they may have been modified by a program "
+                                "without persistent bitmap support; so now "
+                                "they must all be considered inconsistent");
+                } else {
+                    warn_report("a program lacking bitmap support modified "
+                                "this file, so all bitmaps are now "
+                                "considered inconsistent");
+                }
+                error_printf("Some clusters may be leaked, run 'qemu-img "
+                             "check -r' on the image file to fix.");
+                break;
+            }
+            nb = qcow2_ld32(b);
+            dir_size = qcow2_ld64(b + 8);
+            dir_offset = qcow2_ld64(b + 16);
+            if (qcow2_ld32(b + 4) != 0) {
+                error_setg(errp, "bitmaps_ext: Reserved field is not zero");
+                return -EINVAL;
+            }
+            if (nb > QCOW2_MAX_BITMAPS) {
+                error_setg(errp, "bitmaps_ext: Image has %" PRIu32 " bitmaps, "
+                           "exceeding the QEMU supported maximum of %d",
+                           nb, QCOW2_MAX_BITMAPS);
+                return -EINVAL;
+            }
+            if (nb == 0) {
+                error_setg(errp, "found bitmaps extension with zero bitmaps");
+                return -EINVAL;
+            }
+            if (offset_into_cluster(s, dir_offset)) {
+                error_setg(errp, "bitmaps_ext: invalid bitmap directory "
+                           "offset");
+                return -EINVAL;
+            }
+            if (dir_size > QCOW2_MAX_BITMAP_DIRECTORY_SIZE) {
+                error_setg(errp, "bitmaps_ext: bitmap directory size (%"
+                           PRIu64 ") exceeds the maximum supported size (%d)",
+                           dir_size, QCOW2_MAX_BITMAP_DIRECTORY_SIZE);
+                return -EINVAL;
+            }
+            s->nb_bitmaps = nb;
+            s->bitmap_directory_size = dir_size;
+            s->bitmap_directory_offset = dir_offset;
+            break;
+        }
+
         default: {
             Qcow2UnknownHeaderExtension *ext =
                 g_malloc0(sizeof(*ext) + len);
@@ -413,6 +472,73 @@ static int qcow2_read_extensions(BlockDriverState *bs, const uint8_t *hdr,
         }
         }
         offset += ROUND_UP(len, 8);
+    }
+    return 0;
+}
+
+/* Bitmaps (listed, never maintained) */
+
+static void free_bitmaps(BDRVQcow2State *s)
+{
+    uint32_t i;
+
+    if (s->bitmaps) {
+        for (i = 0; i < s->nb_bitmaps; i++) {
+            g_free(s->bitmaps[i].name);
+        }
+    }
+    g_free(s->bitmaps);
+    s->bitmaps = NULL;
+}
+
+/* Read name, flags and granularity of every bitmap directory entry */
+static int coroutine_fn qcow2_read_bitmap_list(BlockDriverState *bs,
+                                               Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    g_autofree uint8_t *dir = NULL;
+    uint64_t pos = 0, size = s->bitmap_directory_size;
+    uint32_t i;
+    int ret;
+
+    dir = g_try_malloc(MAX(size, 1));
+    if (!dir) {
+        error_setg(errp, "Could not allocate the bitmap directory");
+        return -ENOMEM;
+    }
+    ret = bdrv_co_pread(bs->file, s->bitmap_directory_offset, size, dir, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to read bitmap directory");
+        return ret;
+    }
+    s->bitmaps = g_new0(Qcow2BitmapInfo, s->nb_bitmaps);
+    for (i = 0; i < s->nb_bitmaps; i++) {
+        const uint8_t *e = dir + pos;
+        uint32_t extra_size;
+        uint16_t name_size;
+        uint64_t entry_size;
+
+        if (size - pos < QCOW2_BITMAP_DIR_ENTRY_SIZE) {
+            break;
+        }
+        name_size = qcow2_ld16(e + 18);
+        extra_size = qcow2_ld32(e + 20);
+        entry_size = ROUND_UP((uint64_t)QCOW2_BITMAP_DIR_ENTRY_SIZE +
+                              extra_size + name_size, 8);
+        if (entry_size > size - pos) {
+            break;
+        }
+        s->bitmaps[i].flags = qcow2_ld32(e + 12);
+        s->bitmaps[i].granularity_bits = e[17];
+        s->bitmaps[i].name = g_strndup((const char *)e +
+                                       QCOW2_BITMAP_DIR_ENTRY_SIZE +
+                                       extra_size, name_size);
+        pos += entry_size;
+    }
+    if (i < s->nb_bitmaps || pos != size) {
+        error_setg(errp, "Broken bitmap directory: %" PRIu32 " entries "
+                   "declared in %" PRIu64 " bytes", s->nb_bitmaps, size);
+        return -EINVAL;
     }
     return 0;
 }
@@ -473,7 +599,7 @@ static int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs,
                        "entry %" PRIu32, i);
             return -EFBIG;
         }
-        extra = g_malloc0(MAX(extra_len, 16));
+        extra = g_malloc0(MAX(extra_len, 24));
         ret = bdrv_co_pread(bs->file, offset, extra_len, extra, 0);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Failed to read snapshot table");
@@ -486,6 +612,8 @@ static int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs,
         if (extra_len >= 16) {
             sn->disk_size = qcow2_ld64(extra + 8);
         }
+        /* Older writers did not record the instruction count */
+        sn->icount = extra_len >= 24 ? qcow2_ld64(extra + 16) : -1ULL;
 
         sn->id_str = g_malloc0(id_len + 1);
         ret = bdrv_co_pread(bs->file, offset, id_len, sn->id_str, 0);
@@ -979,6 +1107,13 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
             return ret;
         }
         s->autoclear_features = 0;
+        s->nb_bitmaps = 0;
+    }
+    if (s->nb_bitmaps) {
+        ret = qcow2_read_bitmap_list(bs, errp);
+        if (ret < 0) {
+            return ret;
+        }
     }
 
     /* Repair an image left dirty by a crash with lazy refcounts */
@@ -1025,6 +1160,8 @@ static void qcow2_free_state(BlockDriverState *bs)
     s->feature_table = NULL;
     free_unknown_extensions(s);
     free_snapshots(s);
+    free_bitmaps(s);
+    s->nb_bitmaps = 0;
     g_free(s->image_backing_file);
     g_free(s->image_backing_format);
     s->image_backing_file = NULL;

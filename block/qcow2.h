@@ -143,8 +143,28 @@ typedef struct QCowSnapshot {
     uint32_t date_sec;
     uint32_t date_nsec;
     uint64_t vm_clock_nsec;
+    uint64_t icount;            /* -1ULL when the entry has none */
     uint32_t extra_data_size;
 } QCowSnapshot;
+
+/* Persistent dirty bitmaps: header extension and directory entries */
+#define QCOW2_MAX_BITMAPS 65535
+#define QCOW2_MAX_BITMAP_DIRECTORY_SIZE (1024 * QCOW2_MAX_BITMAPS)
+#define QCOW2_BITMAPS_EXT_SIZE 24
+#define QCOW2_BITMAP_DIR_ENTRY_SIZE 24
+#define QCOW2_BME_FLAG_IN_USE (1U << 0)
+#define QCOW2_BME_FLAG_AUTO   (1U << 1)
+
+/*
+ * What qemu-img info shows of one bitmap.  We maintain no bitmaps (the
+ * autoclear bit is dropped on a read-write open), so they are only read
+ * for read-only opens.
+ */
+typedef struct Qcow2BitmapInfo {
+    char *name;
+    uint32_t flags;
+    uint8_t granularity_bits;
+} Qcow2BitmapInfo;
 
 typedef enum QCow2ClusterType {
     QCOW2_CLUSTER_UNALLOCATED,
@@ -244,6 +264,15 @@ typedef struct BDRVQcow2State {
     uint64_t snapshots_offset;
     int snapshots_size;
     QCowSnapshot *snapshots;
+
+    /* Bitmaps extension (valid while QCOW2_AUTOCLEAR_BITMAPS is set) */
+    uint32_t nb_bitmaps;
+    uint64_t bitmap_directory_size;
+    uint64_t bitmap_directory_offset;
+    Qcow2BitmapInfo *bitmaps;       /* read-only opens only, else NULL */
+
+    /* Drops unused cache entries every cache_clean_interval seconds */
+    QEMUTimer *cache_clean_timer;
 } BDRVQcow2State;
 
 /* Byte order helpers for on-disk structures (big endian) */

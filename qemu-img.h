@@ -1,0 +1,115 @@
+/*
+ * qemu-img: declarations shared by the subcommand files
+ *
+ * Every subcommand other than "create" lives in its own qemu-img-<cmd>.c
+ * and is reached through qemu-img.c's dispatch table.  The helpers here
+ * (qemu-img-common.c) give all of them QEMU's command line conventions:
+ * the same option errors, the same way of opening images, the same
+ * progress display and the same JSON layout.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef QEMU_IMG_H
+#define QEMU_IMG_H
+
+#include "qobject/qobject.h"
+#include "sysemu/block-backend.h"
+
+/* Value of --output */
+typedef enum ImgOutputFormat {
+    IMG_OUTPUT_HUMAN,
+    IMG_OUTPUT_JSON,
+} ImgOutputFormat;
+
+/* Long options without a short form, shared by the subcommands */
+enum {
+    IMG_OPT_OUTPUT = 256,
+    IMG_OPT_BACKING_CHAIN,
+    IMG_OPT_OBJECT,
+    IMG_OPT_IMAGE_OPTS,
+    IMG_OPT_PATTERN,
+    IMG_OPT_FLUSH_INTERVAL,
+    IMG_OPT_NO_DRAIN,
+    IMG_OPT_TARGET_IMAGE_OPTS,
+    IMG_OPT_PREALLOCATION,
+    IMG_OPT_SHRINK,
+    IMG_OPT_SALVAGE,
+    IMG_OPT_TARGET_IS_ZERO,
+    IMG_OPT_START_OFFSET,
+    IMG_OPT_MAX_LENGTH,
+    IMG_OPT_BITMAPS,
+};
+
+/* The subcommands (argv[0] is the command name, getopt is reset) */
+int img_info(int argc, char **argv);
+int img_snapshot(int argc, char **argv);
+int img_check(int argc, char **argv);
+int img_compare(int argc, char **argv);
+int img_map(int argc, char **argv);
+int img_convert(int argc, char **argv);
+int img_resize(int argc, char **argv);
+int img_bench(int argc, char **argv);
+
+/*
+ * Command line errors: print "qemu-img: <message>" and the hint to use
+ * --help, then exit with status 1.
+ */
+void QEMU_NORETURN G_GNUC_PRINTF(1, 2) img_error_exit(const char *fmt, ...);
+void QEMU_NORETURN img_missing_argument(const char *option);
+void QEMU_NORETURN img_unrecognized_option(const char *option);
+/* -h/--help of a subcommand: the tool's usage text, exit status 0 */
+void QEMU_NORETURN img_help(void);
+/* --object: objects (secrets, ...) are not supported; exits with 1 */
+void QEMU_NORETURN img_reject_object(const char *optarg);
+
+/* Parse --output=human|json; false (after reporting) for anything else */
+bool img_parse_output_format(const char *arg, ImgOutputFormat *fmt);
+
+/*
+ * Parse a size ("4k", "1.5M", "512") named @name in messages; the value,
+ * or a negative errno after reporting QEMU's error text.
+ */
+int64_t img_cvtnum(const char *name, const char *value);
+
+/* printf unless @quiet */
+int G_GNUC_PRINTF(2, 3) img_qprintf(bool quiet, const char *fmt, ...);
+
+/*
+ * Open an image the way QEMU's qemu-img does: @filename is a file name
+ * (format @fmt, probed when NULL) or, with @image_opts, an option string
+ * "key=value,..." whose first bare element is the "file" key.  Errors
+ * are reported as "Could not open '<filename>': <reason>".  The write
+ * cache is enabled unless @writethrough.  @force_share is -U.
+ */
+BlockBackend *img_open(bool image_opts, const char *filename,
+                       const char *fmt, int flags, bool writethrough,
+                       bool quiet, bool force_share);
+/* As img_open() for a file name, with extra open @options (taken over) */
+BlockBackend *img_open_file(const char *filename, QDict *options,
+                            const char *fmt, int flags, bool writethrough,
+                            bool quiet, bool force_share);
+
+/*
+ * Print @obj as qemu-img --output=json does, followed by a newline.
+ * QEMU 7.2 kept dictionaries in a hash table, so its JSON lists keys in
+ * hash order, not in insertion order; this reproduces that order.
+ * @obj must have been built with keys inserted in QEMU's schema order
+ * (that order decides between keys that share a hash bucket).
+ */
+void img_print_json(QObject *obj);
+
+/* Whether @len bytes at @buf are all zero */
+bool img_buffer_is_zero(const void *buf, size_t len);
+
+/*
+ * -p progress display: "    (12.34/100%)\r" lines on stdout.
+ * img_progress_print(delta, 0) sets the progress to @delta percent;
+ * with @max > 0 it adds @delta percent of @max.  A line is printed when
+ * the value moved by more than @min_skip, or reached 0 or 100.
+ * img_progress_end() ends the display with a newline.
+ */
+void img_progress_init(bool enabled, float min_skip);
+void img_progress_print(float delta, int max);
+void img_progress_end(void);
+
+#endif /* QEMU_IMG_H */
