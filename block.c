@@ -522,9 +522,8 @@ int bdrv_open_backing_file(BlockDriverState *bs, QDict *parent_options,
 
     /* Backing files are read-only unless a commit job asks otherwise */
     flags = bdrv_child_flags(bs->open_flags, 0) & ~BDRV_O_RDWR;
-    backing_bs = bdrv_open_inherit(backing_filename,
-                                   ref ? g_strdup(ref) : NULL, options,
-                                   flags, true, errp);
+    backing_bs = bdrv_open_inherit(backing_filename, ref, options, flags,
+                                   true, errp);
     qdict_del(parent_options, bdref_key);
     if (!backing_bs) {
         error_prepend(errp, "Could not open backing file: ");
@@ -1008,9 +1007,7 @@ static BlockDriverState *bdrv_open_inherit(const char *filename,
         qdict_extract_subqdict(options, &file_options, "file.");
         file_ref = qdict_get_try_str(options, "file");
         if (filename || file_ref || qdict_size(file_options)) {
-            file_bs = bdrv_open_inherit(filename,
-                                        file_ref ? g_strdup(file_ref) : NULL,
-                                        file_options,
+            file_bs = bdrv_open_inherit(filename, file_ref, file_options,
                                         bdrv_child_flags(flags,
                                                          BDRV_O_PROTOCOL),
                                         true, errp);

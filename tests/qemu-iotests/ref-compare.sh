@@ -132,7 +132,9 @@ run_one()
         rc=$?
         {
             echo "--- stdout"
-            filter_usage < stdout.txt | filter "$bin"
+            # Our extension: "info" shows blkverify's statistics
+            filter_usage < stdout.txt | filter "$bin" |
+                sed -e '/^blkverify: \(mode\|requests\|bytes\|mismatches\)/d'
             echo "--- stderr"
             filter "$bin" < stderr.txt | filter_test_child_warning "$@"
             echo "--- exit $rc"
