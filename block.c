@@ -392,7 +392,7 @@ void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
 static BlockDriverState *bdrv_open_inherit(const char *filename,
                                            const char *reference,
                                            QDict *options, int flags,
-                                           bool nested, Error **errp);
+                                           Error **errp);
 
 /* Flags a child inherits from its parent */
 static int bdrv_child_flags(int parent_flags, int extra)
@@ -432,7 +432,7 @@ BdrvChild *bdrv_open_child(const char *filename, QDict *options,
 
     bs = bdrv_open_inherit(filename, reference, child_options,
                            bdrv_child_flags(parent->open_flags, flags),
-                           true, errp);
+                           errp);
     if (!bs) {
         return NULL;
     }
@@ -523,7 +523,7 @@ int bdrv_open_backing_file(BlockDriverState *bs, QDict *parent_options,
     /* Backing files are read-only unless a commit job asks otherwise */
     flags = bdrv_child_flags(bs->open_flags, 0) & ~BDRV_O_RDWR;
     backing_bs = bdrv_open_inherit(backing_filename, ref, options, flags,
-                                   true, errp);
+                                   errp);
     qdict_del(parent_options, bdref_key);
     if (!backing_bs) {
         error_prepend(errp, "Could not open backing file: ");
@@ -882,14 +882,14 @@ fail:
 }
 
 /*
- * The core of bdrv_open().  @nested: a child being opened for a parent
- * (the probing warning is printed for user-named images only when the
- * parent did not ask for silence with BDRV_O_NO_PROBE_WARNING).
+ * The core of bdrv_open(), for the user's image and for children alike.
+ * Guessing raw prints QEMU's warning unless the parent asked for silence
+ * with BDRV_O_NO_PROBE_WARNING (blkverify's test child).
  */
 static BlockDriverState *bdrv_open_inherit(const char *filename,
                                            const char *reference,
                                            QDict *options, int flags,
-                                           bool nested, Error **errp)
+                                           Error **errp)
 {
     ERRP_GUARD();
     BlockDriverState *bs = NULL, *file_bs = NULL;
@@ -1010,7 +1010,7 @@ static BlockDriverState *bdrv_open_inherit(const char *filename,
             file_bs = bdrv_open_inherit(filename, file_ref, file_options,
                                         bdrv_child_flags(flags,
                                                          BDRV_O_PROTOCOL),
-                                        true, errp);
+                                        errp);
             qdict_del(options, "file");
             if (!file_bs) {
                 goto fail;
@@ -1115,7 +1115,6 @@ open_driver:
         bdrv_unref(file_bs);
     }
     qobject_unref(options);
-    (void)nested;
     return bs;
 
 fail_close:
@@ -1193,7 +1192,7 @@ static BlockDriverState *bdrv_append_temp_snapshot(BlockDriverState *bs,
     qdict_put_str(options, "backing", bs->node_name);
     overlay = bdrv_open_inherit(NULL, NULL, options,
                                 (flags & ~BDRV_O_SNAPSHOT) | BDRV_O_RDWR,
-                                true, errp);
+                                errp);
     /* The open file descriptor keeps it alive until close */
     unlink(tmp_filename);
     return overlay;
@@ -1205,13 +1204,11 @@ BlockDriverState *bdrv_open(const char *filename, const char *reference,
     BlockDriverState *bs, *overlay;
 
     if (!(flags & BDRV_O_SNAPSHOT)) {
-        return bdrv_open_inherit(filename, reference, options, flags, false,
-                                 errp);
+        return bdrv_open_inherit(filename, reference, options, flags, errp);
     }
     /* The image itself is only read; the overlay takes the writes */
     bs = bdrv_open_inherit(filename, reference, options,
-                           flags & ~(BDRV_O_SNAPSHOT | BDRV_O_RDWR), false,
-                           errp);
+                           flags & ~(BDRV_O_SNAPSHOT | BDRV_O_RDWR), errp);
     if (!bs) {
         return NULL;
     }

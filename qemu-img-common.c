@@ -240,8 +240,7 @@ static int img_key_order_cmp(const void *a, const void *b)
     return x->index < y->index ? 1 : -1;
 }
 
-/* A copy of @obj whose dictionaries iterate in QEMU 7.2's order */
-static QObject *img_qemu_order(QObject *obj)
+QObject *img_qemu_order(QObject *obj)
 {
     switch (qobject_type(obj)) {
     case QTYPE_QDICT: {

@@ -97,6 +97,8 @@ BlockBackend *img_open_file(const char *filename, QDict *options,
  * (that order decides between keys that share a hash bucket).
  */
 void img_print_json(QObject *obj);
+/* A copy of @obj whose dictionaries iterate in QEMU 7.2's order */
+QObject *img_qemu_order(QObject *obj);
 
 /* Whether @len bytes at @buf are all zero */
 bool img_buffer_is_zero(const void *buf, size_t len);

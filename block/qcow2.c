@@ -525,7 +525,8 @@ static int coroutine_fn qcow2_read_bitmap_list(BlockDriverState *bs,
         extra_size = qcow2_ld32(e + 20);
         entry_size = ROUND_UP((uint64_t)QCOW2_BITMAP_DIR_ENTRY_SIZE +
                               extra_size + name_size, 8);
-        if (entry_size > size - pos) {
+        if (entry_size > size - pos || e[17] < 9 || e[17] > 31) {
+            /* Granularity is 512 bytes to 2 GiB (as QEMU checks) */
             break;
         }
         s->bitmaps[i].flags = qcow2_ld32(e + 12);
@@ -2178,31 +2179,178 @@ static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
     return 0;
 }
 
-static void qcow2_dump_info(BlockDriverState *bs, GString *out)
+static const char *qcow2_compression_name(BDRVQcow2State *s)
+{
+    return s->compression_type == QCOW2_COMPRESSION_TYPE_ZSTD ? "zstd"
+                                                              : "zlib";
+}
+
+static QList *qcow2_bitmap_info_list(BDRVQcow2State *s)
+{
+    QList *list = qlist_new();
+    uint32_t i;
+
+    for (i = 0; i < s->nb_bitmaps; i++) {
+        Qcow2BitmapInfo *bm = &s->bitmaps[i];
+        QDict *d = qdict_new();
+        QList *flags = qlist_new();
+
+        if (bm->flags & QCOW2_BME_FLAG_IN_USE) {
+            qlist_append_str(flags, "in-use");
+        }
+        if (bm->flags & QCOW2_BME_FLAG_AUTO) {
+            qlist_append_str(flags, "auto");
+        }
+        qdict_put(d, "flags", flags);
+        qdict_put_str(d, "name", bm->name);
+        qdict_put_int(d, "granularity", 1LL << bm->granularity_bits);
+        qlist_append(list, d);
+    }
+    return list;
+}
+
+/*
+ * QEMU's ImageInfoSpecificQCow2.  The keys come in the order QEMU 7.2
+ * prints them (its dictionaries are hash ordered, so this is neither the
+ * schema order nor alphabetical); v2 images have no feature fields.
+ */
+static QDict *qcow2_get_specific_info(BlockDriverState *bs, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    const char *ctype =
-        s->compression_type == QCOW2_COMPRESSION_TYPE_ZSTD ? "zstd" : "zlib";
+    QDict *info = qdict_new();
+    QDict *data = qdict_new();
+
+    qdict_put_str(data, "compat", s->qcow_version == 2 ? "0.10" : "1.1");
+    qdict_put_str(data, "compression-type", qcow2_compression_name(s));
+    if (s->qcow_version >= 3) {
+        qdict_put_bool(data, "lazy-refcounts",
+                       s->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS);
+        if (s->bitmaps) {
+            qdict_put(data, "bitmaps", qcow2_bitmap_info_list(s));
+        }
+    }
+    qdict_put_int(data, "refcount-bits", s->refcount_bits);
+    if (s->crypt_method_header) {
+        QDict *encrypt = qdict_new();
+
+        /*
+         * For LUKS, QEMU adds the parameters of the LUKS header; we do
+         * not parse it and give the format only.
+         */
+        qdict_put_str(encrypt, "format",
+                      s->crypt_method_header == QCOW_CRYPT_AES ? "aes"
+                                                               : "luks");
+        qdict_put(data, "encrypt", encrypt);
+    }
+    if (s->qcow_version >= 3) {
+        qdict_put_bool(data, "corrupt",
+                       s->incompatible_features & QCOW2_INCOMPAT_CORRUPT);
+        /* Images with extended L2 entries are not opened at all */
+        qdict_put_bool(data, "extended-l2", false);
+    }
+
+    qdict_put_str(info, "type", "qcow2");
+    qdict_put(info, "data", data);
+    return info;
+}
+
+/* One value of the human-readable form, as QEMU's tools print it */
+static void dump_qobject(GString *out, int indent, QObject *obj);
+
+static void dump_member(GString *out, int indent, const char *name,
+                        QObject *value)
+{
+    g_string_append_printf(out, "%*s%s:", indent * 4, "", name);
+    if (qobject_type(value) == QTYPE_QDICT ||
+        qobject_type(value) == QTYPE_QLIST) {
+        g_string_append_c(out, '\n');
+        dump_qobject(out, indent + 1, value);
+    } else {
+        g_string_append_c(out, ' ');
+        dump_qobject(out, indent, value);
+        g_string_append_c(out, '\n');
+    }
+}
+
+static void dump_qobject(GString *out, int indent, QObject *obj)
+{
+    switch (qobject_type(obj)) {
+    case QTYPE_QDICT: {
+        QDict *d = qobject_to(QDict, obj);
+        const QDictEntry *e;
+
+        for (e = qdict_first(d); e; e = qdict_next(d, e)) {
+            g_autofree char *name = g_strdup(qdict_entry_key(e));
+
+            /* "lazy-refcounts" is shown as "lazy refcounts" */
+            g_strdelimit(name, "-", ' ');
+            dump_member(out, indent, name, qdict_entry_value(e));
+        }
+        break;
+    }
+    case QTYPE_QLIST: {
+        QList *l = qobject_to(QList, obj);
+        size_t i;
+
+        for (i = 0; i < qlist_size(l); i++) {
+            g_autofree char *name = g_strdup_printf("[%zu]", i);
+
+            dump_member(out, indent, name, qlist_get(l, i));
+        }
+        break;
+    }
+    case QTYPE_QSTRING:
+        g_string_append(out, qstring_get_str(qobject_to(QString, obj)));
+        break;
+    case QTYPE_QBOOL:
+        g_string_append(out, qbool_get_bool(qobject_to(QBool, obj)) ?
+                        "true" : "false");
+        break;
+    case QTYPE_QNUM: {
+        g_autofree char *num = qnum_to_string(qobject_to(QNum, obj));
+
+        g_string_append(out, num);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void qcow2_dump_info(BlockDriverState *bs, GString *out)
+{
+    g_autoptr(QDict) info = qcow2_get_specific_info(bs, NULL);
 
     g_string_append(out, "Format specific information:\n");
-    if (s->qcow_version == 2) {
-        g_string_append_printf(out, "    compat: 0.10\n"
-                               "    compression type: %s\n"
-                               "    refcount bits: %d\n",
-                               ctype, s->refcount_bits);
-    } else {
-        g_string_append_printf(
-            out, "    compat: 1.1\n"
-            "    compression type: %s\n"
-            "    lazy refcounts: %s\n"
-            "    refcount bits: %d\n"
-            "    corrupt: %s\n"
-            "    extended l2: false\n", ctype,
-            (s->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS) ?
-            "true" : "false", s->refcount_bits,
-            (s->incompatible_features & QCOW2_INCOMPAT_CORRUPT) ?
-            "true" : "false");
+    dump_qobject(out, 1, qdict_get(info, "data"));
+}
+
+/* Internal snapshots, from the snapshot table read at open */
+static int qcow2_snapshot_list(BlockDriverState *bs,
+                               QEMUSnapshotInfo **psn_info)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QEMUSnapshotInfo *tab;
+    int i;
+
+    *psn_info = NULL;
+    if (!s->nb_snapshots) {
+        return 0;
     }
+    tab = g_new0(QEMUSnapshotInfo, s->nb_snapshots);
+    for (i = 0; i < s->nb_snapshots; i++) {
+        QCowSnapshot *sn = &s->snapshots[i];
+
+        pstrcpy(tab[i].id_str, sizeof(tab[i].id_str), sn->id_str);
+        pstrcpy(tab[i].name, sizeof(tab[i].name), sn->name);
+        tab[i].vm_state_size = sn->vm_state_size;
+        tab[i].date_sec = sn->date_sec;
+        tab[i].date_nsec = sn->date_nsec;
+        tab[i].vm_clock_nsec = sn->vm_clock_nsec;
+        tab[i].icount = sn->icount;
+    }
+    *psn_info = tab;
+    return s->nb_snapshots;
 }
 
 static int64_t qcow2_get_allocated_file_size(BlockDriverState *bs)
@@ -2697,6 +2845,8 @@ static BlockDriver bdrv_qcow2 = {
     .bdrv_get_info              = qcow2_get_info,
     .bdrv_refresh_limits        = qcow2_refresh_limits,
     .bdrv_refresh_filename      = qcow2_refresh_filename,
+    .bdrv_get_specific_info     = qcow2_get_specific_info,
+    .bdrv_snapshot_list         = qcow2_snapshot_list,
     .bdrv_dump_info             = qcow2_dump_info,
     .bdrv_co_check              = qcow2_co_check,
 

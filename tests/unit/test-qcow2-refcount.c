@@ -1,5 +1,6 @@
 /*
- * Unit tests for qcow2 refcount helpers and refcount structure growth
+ * Unit tests for qcow2 refcount helpers and refcount structure growth,
+ * format-specific information and the snapshot list
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -8,6 +9,7 @@
 #include "block/aio.h"
 #include "sysemu/block-backend.h"
 #include "block/qcow2.h"
+#include "qobject/qjson.h"
 
 /* Every width stores and reads back its full range without touching
  * neighbouring entries */
@@ -233,6 +235,172 @@ static void test_concurrent_allocation(void)
     rmdir(dir);
 }
 
+/* Create a qcow2 image at @path with @size and "key=value,..." options */
+static void create_image(const char *path, const char *size,
+                         const char *extra)
+{
+    BlockDriver *drv = bdrv_find_format("qcow2");
+    QemuOptsList *list = qemu_opts_append(NULL, drv->create_opts);
+    QemuOpts *opts = qemu_opts_create(list, NULL, 0, &error_abort);
+    g_auto(GStrv) kv = g_strsplit(extra, ",", -1);
+    int i, ret;
+
+    qemu_opt_set(opts, "size", size, &error_abort);
+    for (i = 0; kv[i] && kv[i][0]; i++) {
+        g_auto(GStrv) pair = g_strsplit(kv[i], "=", 2);
+
+        qemu_opt_set(opts, pair[0], pair[1], &error_abort);
+    }
+    ret = bdrv_create(drv, path, opts, &error_abort);
+    g_assert_cmpint(ret, ==, 0);
+    qemu_opts_del(opts);
+    qemu_opts_free(list);
+}
+
+/* Compact JSON of the format-specific information of image @path */
+static char *specific_info_json(const char *path)
+{
+    BlockBackend *blk = blk_new_open(path, NULL, NULL, 0, &error_abort);
+    QDict *info = bdrv_get_specific_info(blk_bs(blk), &error_abort);
+    GString *json;
+
+    g_assert_nonnull(info);
+    json = qobject_to_json(QOBJECT(info));
+    qobject_unref(info);
+    blk_unref(blk);
+    return g_string_free(json, false);
+}
+
+/* Keys, types and order as QEMU 7.2's qemu-img info --output=json */
+static void test_specific_info(void)
+{
+    static const struct {
+        const char *opts;
+        const char *json;
+    } cases[] = {
+        { "",
+          "{\"type\": \"qcow2\", \"data\": {\"compat\": \"1.1\", "
+          "\"compression-type\": \"zlib\", \"lazy-refcounts\": false, "
+          "\"refcount-bits\": 16, \"corrupt\": false, "
+          "\"extended-l2\": false}}" },
+        { "compat=0.10",
+          "{\"type\": \"qcow2\", \"data\": {\"compat\": \"0.10\", "
+          "\"compression-type\": \"zlib\", \"refcount-bits\": 16}}" },
+        { "lazy_refcounts=on,refcount_bits=1,compression_type=zstd",
+          "{\"type\": \"qcow2\", \"data\": {\"compat\": \"1.1\", "
+          "\"compression-type\": \"zstd\", \"lazy-refcounts\": true, "
+          "\"refcount-bits\": 1, \"corrupt\": false, "
+          "\"extended-l2\": false}}" },
+    };
+    g_autofree char *dir = g_dir_make_tmp("qcow2-info-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "t.qcow2", NULL);
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_autofree char *json = NULL;
+
+#ifndef CONFIG_ZSTD
+        if (strstr(cases[i].opts, "zstd")) {
+            continue;
+        }
+#endif
+        create_image(path, "1M", cases[i].opts);
+        json = specific_info_json(path);
+        g_assert_cmpstr(json, ==, cases[i].json);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* Append one snapshot table entry to @t */
+static void put_snapshot(GByteArray *t, const char *id, const char *name,
+                         uint32_t extra_len, uint64_t icount)
+{
+    uint8_t h[40], extra[24];
+    static const uint8_t pad[8];
+
+    memset(h, 0, sizeof(h));
+    qcow2_st64(h, 3 * 65536);           /* the active L1 table */
+    qcow2_st32(h + 8, 1);
+    qcow2_st16(h + 12, strlen(id));
+    qcow2_st16(h + 14, strlen(name));
+    qcow2_st32(h + 16, 1700000000);     /* date */
+    qcow2_st32(h + 20, 123456789);
+    qcow2_st64(h + 24, 3723000000000ULL);   /* 1:02:03 of VM clock */
+    qcow2_st32(h + 32, 4096);           /* 32-bit VM state size */
+    qcow2_st32(h + 36, extra_len);
+    qcow2_st64(extra, 1ULL << 33);      /* 64-bit VM state size */
+    qcow2_st64(extra + 8, 1 * MiB);     /* disk size */
+    qcow2_st64(extra + 16, icount);
+    g_byte_array_append(t, h, sizeof(h));
+    g_byte_array_append(t, extra, extra_len);
+    g_byte_array_append(t, (const uint8_t *)id, strlen(id));
+    g_byte_array_append(t, (const uint8_t *)name, strlen(name));
+    g_byte_array_append(t, pad, ROUND_UP(t->len, 8) - t->len);
+}
+
+/*
+ * The snapshot list reports every table entry; the VM state size and
+ * instruction count come from the extra data when it has them.
+ */
+static void test_snapshot_list(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("qcow2-snap-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "t.qcow2", NULL);
+    g_autoptr(GByteArray) t = g_byte_array_new();
+    g_autofree QEMUSnapshotInfo *sn = NULL;
+    uint8_t hdr[12];
+    BlockBackend *blk;
+    int fd, n;
+
+    create_image(path, "1M", "");
+    put_snapshot(t, "1", "first", 24, 42);
+    put_snapshot(t, "2", "no-icount", 16, 0);
+    put_snapshot(t, "10", "old", 0, 0);
+
+    /* The table goes into the cluster after the L1 table */
+    fd = open(path, O_RDWR);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pwrite(fd, t->data, t->len, 4 * 65536), ==, t->len);
+    qcow2_st32(hdr, 3);
+    qcow2_st64(hdr + 4, 4 * 65536);
+    g_assert_cmpint(pwrite(fd, hdr, sizeof(hdr), QCOW2_HDR_NB_SNAPSHOTS),
+                    ==, sizeof(hdr));
+    close(fd);
+
+    blk = blk_new_open(path, NULL, NULL, 0, &error_abort);
+    n = bdrv_snapshot_list(blk_bs(blk), &sn);
+    g_assert_cmpint(n, ==, 3);
+    g_assert_cmpstr(sn[0].id_str, ==, "1");
+    g_assert_cmpstr(sn[0].name, ==, "first");
+    g_assert_cmpuint(sn[0].vm_state_size, ==, 1ULL << 33);
+    g_assert_cmpuint(sn[0].date_sec, ==, 1700000000);
+    g_assert_cmpuint(sn[0].date_nsec, ==, 123456789);
+    g_assert_cmpuint(sn[0].vm_clock_nsec, ==, 3723000000000ULL);
+    g_assert_cmpuint(sn[0].icount, ==, 42);
+    g_assert_cmpstr(sn[1].name, ==, "no-icount");
+    g_assert_cmpuint(sn[1].vm_state_size, ==, 1ULL << 33);
+    g_assert_cmpuint(sn[1].icount, ==, -1ULL);
+    g_assert_cmpstr(sn[2].id_str, ==, "10");
+    g_assert_cmpstr(sn[2].name, ==, "old");
+    g_assert_cmpuint(sn[2].vm_state_size, ==, 4096);
+    g_assert_cmpuint(sn[2].icount, ==, -1ULL);
+    blk_unref(blk);
+
+    /* No snapshots: an empty list */
+    unlink(path);
+    create_image(path, "1M", "");
+    blk = blk_new_open(path, NULL, NULL, 0, &error_abort);
+    g_free(sn);
+    n = bdrv_snapshot_list(blk_bs(blk), &sn);
+    g_assert_cmpint(n, ==, 0);
+    g_assert_null(sn);
+    blk_unref(blk);
+
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -245,5 +413,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/refcount/growth", test_refcount_growth);
     g_test_add_func("/qcow2/concurrent-allocation",
                     test_concurrent_allocation);
+    g_test_add_func("/qcow2/specific-info", test_specific_info);
+    g_test_add_func("/qcow2/snapshot-list", test_snapshot_list);
     return g_test_run();
 }
