@@ -620,7 +620,13 @@ void bdrv_refresh_limits(BlockDriverState *bs, Error **errp)
     if (!drv) {
         return;
     }
-    /* Inherit from the data children: the strictest of them */
+    /*
+     * Inherit from the children.  request_alignment is not inherited: a
+     * child pads requests to its own alignment, and a driver that needs
+     * more sets it (blkverify must compare exactly the bytes asked for).
+     * Transfer limits come from the primary child, memory alignment from
+     * every child the node may pass buffers to.
+     */
     QLIST_FOREACH(c, &bs->children, next) {
         BlockLimits *cl = &c->bs->bl;
 
@@ -628,9 +634,7 @@ void bdrv_refresh_limits(BlockDriverState *bs, Error **errp)
                          BDRV_CHILD_METADATA))) {
             continue;
         }
-        if (drv->is_filter || (c->role & BDRV_CHILD_FILTERED)) {
-            bs->bl.request_alignment = MAX(bs->bl.request_alignment,
-                                           cl->request_alignment);
+        if (c->role & (BDRV_CHILD_PRIMARY | BDRV_CHILD_FILTERED)) {
             bs->bl.max_transfer = MIN_NON_ZERO(bs->bl.max_transfer,
                                                cl->max_transfer);
         }

@@ -75,7 +75,8 @@ bool img_parse_output_format(const char *arg, ImgOutputFormat *fmt)
     return true;
 }
 
-int64_t img_cvtnum(const char *name, const char *value)
+int64_t img_cvtnum_full(const char *name, const char *value, int64_t min,
+                        int64_t max)
 {
     uint64_t res;
     int err;
@@ -88,12 +89,115 @@ int64_t img_cvtnum(const char *name, const char *value)
                      "petabytes and exabytes.");
         return err;
     }
-    if (err == -ERANGE || res > INT64_MAX) {
-        error_report("Invalid %s specified. Must be between 0 and %" PRId64
-                     ".", name, INT64_MAX);
+    if (err == -ERANGE || res > (uint64_t)max || (int64_t)res < min) {
+        error_report("Invalid %s specified. Must be between %" PRId64
+                     " and %" PRId64 ".", name, min, max);
         return -ERANGE;
     }
     return res;
+}
+
+int64_t img_cvtnum(const char *name, const char *value)
+{
+    return img_cvtnum_full(name, value, 0, INT64_MAX);
+}
+
+/* -o option lists */
+
+static bool img_is_valid_option_list(const char *list)
+{
+    size_t len = strlen(list);
+    size_t end = len;
+
+    if (!list[0] || list[0] == ',') {
+        return false;
+    }
+    /* An odd number of trailing commas leaves a separator dangling */
+    while (end > 0 && list[end - 1] == ',') {
+        end--;
+    }
+    return (len - end) % 2 == 0;
+}
+
+bool img_accumulate_options(char **options, const char *list)
+{
+    char *joined;
+
+    if (!img_is_valid_option_list(list)) {
+        error_report("Invalid option list: %s", list);
+        return false;
+    }
+    if (!*options) {
+        *options = g_strdup(list);
+        return true;
+    }
+    joined = g_strdup_printf("%s,%s", *options, list);
+    g_free(*options);
+    *options = joined;
+    return true;
+}
+
+/* Accepts any key: only used to find a help request */
+static QemuOptsList img_any_opts = {
+    .name = "any",
+    QEMU_OPTS_LIST_INIT(img_any_opts),
+    .desc = {
+        { /* end of list */ }
+    },
+};
+
+bool img_has_help_option(const char *list)
+{
+    QemuOpts *opts = qemu_opts_parse(&img_any_opts, list, false, NULL);
+    bool ret = opts && qemu_opt_has_help_opt(opts);
+
+    qemu_opts_del(opts);
+    return ret;
+}
+
+int img_print_option_help(const char *filename, const char *fmt)
+{
+    QemuOptsList *create_opts = NULL;
+    BlockDriver *drv, *proto_drv;
+    Error *local_err = NULL;
+
+    drv = bdrv_find_format(fmt);
+    if (!drv) {
+        error_report("Unknown file format '%s'", fmt);
+        return 1;
+    }
+    if (!drv->create_opts) {
+        error_report("Format driver '%s' does not support image creation",
+                     fmt);
+        return 1;
+    }
+    create_opts = qemu_opts_append(create_opts, drv->create_opts);
+    if (filename) {
+        proto_drv = bdrv_find_protocol(filename, true, &local_err);
+        if (!proto_drv) {
+            error_report_err(local_err);
+            qemu_opts_free(create_opts);
+            return 1;
+        }
+        if (!proto_drv->create_opts) {
+            error_report("Protocol driver '%s' does not support image "
+                         "creation", proto_drv->format_name);
+            qemu_opts_free(create_opts);
+            return 1;
+        }
+        create_opts = qemu_opts_append(create_opts, proto_drv->create_opts);
+        printf("Supported options:\n");
+    } else {
+        printf("Supported %s options:\n", fmt);
+    }
+    qemu_opts_print_help(create_opts, false);
+    qemu_opts_free(create_opts);
+    if (!filename) {
+        printf("\n"
+               "The protocol level may support further options.\n"
+               "Specify the target filename to include those options.\n");
+    }
+    return 0;
 }
 
 int img_qprintf(bool quiet, const char *fmt, ...)

@@ -13,6 +13,7 @@
 #include "qapi/error.h"
 #include "block/block.h"
 #include "block/block_int.h"
+#include "qemu-img.h"
 
 #define QEMU_IMG_VERSION "qemu-img version " QEMU_VERSION " (qblk)\n"
 #define QEMU_IMG_COPYRIGHT "Copyright (c) the qblk developers\n"
@@ -30,22 +31,44 @@ static int img_create(int argc, char **argv);
 /* QEMU's subcommands, in the order QEMU lists them */
 static const ImgCmd img_cmds[] = {
     { "amend", NULL, NULL },
-    { "bench", NULL, NULL },
+    { "bench", img_bench,
+      "bench [-c count] [-d depth] [-f fmt] "
+      "[--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] "
+      "[-o offset] [--pattern=pattern] [-q] [-s buffer_size] "
+      "[-S step_size] [-t cache] [-w] [-U] filename" },
     { "bitmap", NULL, NULL },
-    { "check", NULL, NULL },
+    { "check", img_check,
+      "check [--image-opts] [-q] [-f fmt] [--output=ofmt] "
+      "[-r [leaks | all]] [-T src_cache] [-U] filename" },
     { "commit", NULL, NULL },
-    { "compare", NULL, NULL },
-    { "convert", NULL, NULL },
+    { "compare", img_compare,
+      "compare [--image-opts] [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] "
+      "[-s] [-U] filename1 filename2" },
+    { "convert", img_convert,
+      "convert [--image-opts] [--target-image-opts] [--target-is-zero] "
+      "[-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] "
+      "[-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] "
+      "[-l snapshot_param] [-S sparse_size] [-r rate_limit] "
+      "[-m num_coroutines] [-W] [--salvage] "
+      "filename [filename2 [...]] output_filename" },
     { "create", img_create,
       "create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
       "[-o options] filename [size]" },
     { "dd", NULL, NULL },
-    { "info", NULL, NULL },
-    { "map", NULL, NULL },
+    { "info", img_info,
+      "info [--image-opts] [-f fmt] [--output=ofmt] [--backing-chain] [-U] "
+      "filename" },
+    { "map", img_map,
+      "map [--image-opts] [-f fmt] [--start-offset=offset] "
+      "[--max-length=len] [--output=ofmt] [-U] filename" },
     { "measure", NULL, NULL },
-    { "snapshot", NULL, NULL },
+    { "snapshot", img_snapshot,
+      "snapshot [--image-opts] [-U] [-q] "
+      "[-l | -a snapshot | -c snapshot | -d snapshot] filename" },
     { "rebase", NULL, NULL },
-    { "resize", NULL, NULL },
+    { "resize", img_resize,
+      "resize [--image-opts] [-f fmt] [--preallocation=prealloc] [-q] "
+      "[--shrink] filename [+ | -]size" },
     { NULL, NULL, NULL },
 };
 

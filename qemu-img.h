@@ -70,6 +70,20 @@ bool img_parse_output_format(const char *arg, ImgOutputFormat *fmt);
  * or a negative errno after reporting QEMU's error text.
  */
 int64_t img_cvtnum(const char *name, const char *value);
+/* The same, accepting only values in [@min, @max] (non-negative) */
+int64_t img_cvtnum_full(const char *name, const char *value, int64_t min,
+                        int64_t max);
+
+/*
+ * -o handling: append @list to *@options (joined with ','), rejecting
+ * lists that would not join safely ("Invalid option list: ..."); whether
+ * a list asks for help ("help" or "?"); and the "-o help" text for
+ * format @fmt (plus the protocol options for @filename when given).
+ * The last returns the exit status.
+ */
+bool img_accumulate_options(char **options, const char *list);
+bool img_has_help_option(const char *list);
+int img_print_option_help(const char *filename, const char *fmt);
 
 /* printf unless @quiet */
 int G_GNUC_PRINTF(2, 3) img_qprintf(bool quiet, const char *fmt, ...);

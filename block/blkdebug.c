@@ -186,8 +186,13 @@ static int blkdebug_event_from_name(const char *name)
     return -1;
 }
 
+/*
+ * Unknown keys: QEMU words this differently for the config file and for
+ * the option form, and so do we.
+ */
 static bool blkdebug_check_keys(QDict *section, const char *const *keys,
-                                const char *section_name, Error **errp)
+                                const char *section_name, bool from_options,
+                                Error **errp)
 {
     const QDictEntry *e;
 
@@ -201,11 +206,15 @@ static bool blkdebug_check_keys(QDict *section, const char *const *keys,
             }
         }
         if (!keys[i]) {
-            error_setg(errp, "Invalid parameter '%s'", key);
+            if (from_options) {
+                error_setg(errp, "[%s] section doesn't support the option "
+                           "'%s'", section_name, key);
+            } else {
+                error_setg(errp, "Invalid parameter '%s'", key);
+            }
             return false;
         }
     }
-    (void)section_name;
     return true;
 }
 
@@ -268,7 +277,7 @@ static bool blkdebug_get_iotype(QDict *section, uint64_t def,
             return true;
         }
     }
-    error_setg(errp, "Parameter 'iotype' does not accept value '%s'", str);
+    error_setg(errp, "invalid parameter value: %s", str);
     return false;
 }
 
@@ -277,8 +286,38 @@ static void blkdebug_add_rule(BDRVBlkdebugState *s, BlkdebugRule *rule)
     QLIST_INSERT_HEAD(&s->rules[rule->event], rule, next);
 }
 
+/* Which corruptions make sense for which request types */
+static bool blkdebug_corruption_fits(BlkdebugCorruption kind,
+                                     uint64_t iotype_mask, Error **errp)
+{
+    static const uint64_t allowed[] = {
+        [CORRUPT_FLIP] = (1ull << BLKDEBUG_IO_TYPE_READ) |
+                         (1ull << BLKDEBUG_IO_TYPE_WRITE),
+        [CORRUPT_SET] = (1ull << BLKDEBUG_IO_TYPE_READ) |
+                        (1ull << BLKDEBUG_IO_TYPE_WRITE),
+        [CORRUPT_DROP] = (1ull << BLKDEBUG_IO_TYPE_WRITE) |
+                         (1ull << BLKDEBUG_IO_TYPE_WRITE_ZEROES) |
+                         (1ull << BLKDEBUG_IO_TYPE_DISCARD),
+        [CORRUPT_SHIFT] = 1ull << BLKDEBUG_IO_TYPE_WRITE,
+    };
+    static const char *const needs[] = {
+        [CORRUPT_FLIP] = "read or write",
+        [CORRUPT_SET] = "read or write",
+        [CORRUPT_DROP] = "write, write-zeroes or discard",
+        [CORRUPT_SHIFT] = "write",
+    };
+
+    if (iotype_mask & ~allowed[kind]) {
+        error_setg(errp, "Action '%s' needs iotype %s",
+                   blkdebug_corruption_names[kind], needs[kind]);
+        return false;
+    }
+    return true;
+}
+
 static bool blkdebug_add_section(BDRVBlkdebugState *s, const char *name,
-                                 QDict *section, Error **errp)
+                                 QDict *section, bool from_options,
+                                 Error **errp)
 {
     g_autofree BlkdebugRule *rule = g_new0(BlkdebugRule, 1);
     const char *event = qdict_get_try_str(section, "event");
@@ -286,23 +325,23 @@ static bool blkdebug_add_section(BDRVBlkdebugState *s, const char *name,
     int64_t n;
 
     if (!strcmp(name, "inject-error")) {
-        if (!blkdebug_check_keys(section, inject_error_keys, name, errp)) {
+        if (!blkdebug_check_keys(section, inject_error_keys, name, from_options, errp)) {
             return false;
         }
         rule->action = ACTION_INJECT_ERROR;
     } else if (!strcmp(name, "set-state")) {
-        if (!blkdebug_check_keys(section, set_state_keys, name, errp)) {
+        if (!blkdebug_check_keys(section, set_state_keys, name, from_options, errp)) {
             return false;
         }
         rule->action = ACTION_SET_STATE;
     } else if (is_corruption) {
         if (!blkdebug_check_keys(section, inject_corruption_keys, name,
-                                 errp)) {
+                                 from_options, errp)) {
             return false;
         }
         rule->action = ACTION_INJECT_CORRUPTION;
     } else {
-        error_setg(errp, "Unknown blkdebug rule section '%s'", name);
+        error_setg(errp, "There is no option group '%s'", name);
         return false;
     }
 
@@ -310,7 +349,7 @@ static bool blkdebug_add_section(BDRVBlkdebugState *s, const char *name,
     if (!event && is_corruption) {
         rule->event = BLKDBG__MAX;
     } else if (!event) {
-        error_setg(errp, "Parameter 'event' is missing");
+        error_setg(errp, "Missing event name for rule");
         return false;
     } else {
         int ev = blkdebug_event_from_name(event);
@@ -400,14 +439,9 @@ static bool blkdebug_add_section(BDRVBlkdebugState *s, const char *name,
         if (sector != -1) {
             offset = sector * 512;
         }
-        if ((rule->options.corrupt.kind == CORRUPT_DROP ||
-             rule->options.corrupt.kind == CORRUPT_SHIFT) &&
-            (rule->options.corrupt.iotype_mask &
-             (1ull << BLKDEBUG_IO_TYPE_READ))) {
-            error_setg(errp, "Action '%s' needs iotype=write%s",
-                       blkdebug_corruption_names[rule->options.corrupt.kind],
-                       rule->options.corrupt.kind == CORRUPT_DROP ?
-                       " or iotype=discard" : "");
+        if (!blkdebug_corruption_fits(rule->options.corrupt.kind,
+                                      rule->options.corrupt.iotype_mask,
+                                      errp)) {
             return false;
         }
         if (rule->options.corrupt.kind == CORRUPT_SHIFT && delta == 0) {
@@ -459,8 +493,8 @@ static bool blkdebug_read_config_file(BDRVBlkdebugState *s,
         }
         if (!line || line[0] == '[') {
             if (section_name &&
-                !blkdebug_add_section(s, section_name, section, errp)) {
-                error_prepend(errp, "%s:%d: ", filename, i);
+                !blkdebug_add_section(s, section_name, section, false,
+                                      errp)) {
                 return false;
             }
             if (!line) {
@@ -476,8 +510,12 @@ static bool blkdebug_read_config_file(BDRVBlkdebugState *s,
             section = qdict_new();
             continue;
         }
+        if (!section) {
+            error_setg(errp, "no group defined");
+            return false;
+        }
         eq = strchr(line, '=');
-        if (!eq || !section) {
+        if (!eq) {
             error_setg(errp, "%s:%d: parse error", filename, i + 1);
             return false;
         }
@@ -510,14 +548,24 @@ static bool blkdebug_options_rules(BDRVBlkdebugState *s, QDict *options,
         if (!qdict_size(section)) {
             break;
         }
-        if (!blkdebug_add_section(s, name, section, errp)) {
+        if (!blkdebug_add_section(s, name, section, true, errp)) {
             return false;
         }
     }
-    /* A leftover "inject-error.x" key: the index was not a number */
-    if (qdict_count_prefixed_entries(options, name)) {
-        error_setg(errp, "Invalid %s rule index", name);
-        return false;
+    /* Leftovers: a gap in the numbering or an index that is no number */
+    {
+        g_autofree char *prefix = g_strdup_printf("%s.", name);
+        const QDictEntry *e;
+
+        for (e = qdict_first(options); e; e = qdict_next(options, e)) {
+            const char *key = qdict_entry_key(e);
+
+            if (g_str_has_prefix(key, prefix)) {
+                error_setg(errp, "Unused option '%s' for [%s]",
+                           key + strlen(prefix), name);
+                return false;
+            }
+        }
     }
     return true;
 }
@@ -893,11 +941,21 @@ static int coroutine_fn blkdebug_co_pwrite_zeroes(BlockDriverState *bs,
                                                   int64_t bytes,
                                                   BdrvRequestFlags flags)
 {
-    int err = blkdebug_rule_check(bs, offset, bytes,
-                                  BLKDEBUG_IO_TYPE_WRITE_ZEROES);
+    BDRVBlkdebugState *s = bs->opaque;
+    BlkdebugRule *rule;
+    int err;
 
+    err = blkdebug_rule_check(bs, offset, bytes,
+                              BLKDEBUG_IO_TYPE_WRITE_ZEROES);
     if (err) {
         return err;
+    }
+    rule = blkdebug_find_corruption(s, offset, bytes,
+                                    BLKDEBUG_IO_TYPE_WRITE_ZEROES);
+    if (rule) {
+        /* Only drop is allowed here: the old data stays readable */
+        blkdebug_corruption_fired(s, rule);
+        return 0;
     }
     return bdrv_co_pwrite_zeroes(bs->file, offset, bytes, flags);
 }
@@ -979,7 +1037,6 @@ static void blkdebug_suspend_request(BlockDriverState *bs, const char *tag)
     printf("blkdebug: Suspended request '%s'\n", r.tag);
     qemu_coroutine_yield();
     printf("blkdebug: Resuming request '%s'\n", r.tag);
-    QLIST_REMOVE(&r, next);
     g_free(r.tag);
 }
 
@@ -1016,8 +1073,10 @@ static void blkdebug_debug_event(BlockDriverState *bs, BlkdebugEvent event)
             new_state = rule->options.set_state.new_state;
             break;
         case ACTION_SUSPEND:
+            /* A breakpoint fires once */
             g_ptr_array_add(suspend_tags,
                             g_strdup(rule->options.suspend.tag));
+            blkdebug_remove_rule(s, rule);
             break;
         case ACTION_INJECT_CORRUPTION:
             rule->active = true;
@@ -1061,6 +1120,8 @@ static int blkdebug_debug_resume(BlockDriverState *bs, const char *tag)
 
     QLIST_FOREACH_SAFE(r, &s->suspended_reqs, next, next) {
         if (!strcmp(r->tag, tag)) {
+            /* Off the list before it runs again: it is no longer paused */
+            QLIST_REMOVE(r, next);
             aio_co_wake(r->co);
             return 0;
         }
@@ -1084,8 +1145,13 @@ static int blkdebug_debug_remove_breakpoint(BlockDriverState *bs,
             }
         }
     }
-    if (blkdebug_debug_resume(bs, tag) == 0) {
-        ret = 0;
+    /*
+     * ...and lets every request it suspended go on.  As in QEMU, only a
+     * removed rule counts as success: a breakpoint that already fired
+     * is gone, even if its request is still paused.
+     */
+    while (blkdebug_debug_resume(bs, tag) == 0) {
+        /* keep going */
     }
     return ret;
 }

@@ -228,7 +228,14 @@ static void blkverify_mismatch_done(BDRVBlkverifyState *s)
         if (s->log) {
             fclose(s->log);
         }
-        exit(1);
+        /*
+         * _exit: the process stops in the middle of requests whose
+         * buffers are still live; exit() would run leak checkers over
+         * them.  Flush what was printed so far by hand.
+         */
+        fflush(stdout);
+        fflush(stderr);
+        _exit(1);
     }
 }
 
@@ -538,7 +545,8 @@ static void blkverify_serialise_end(BlkverifyInFlight *self)
  */
 static int coroutine_fn blkverify_co_both(BlkverifyRequest *r,
                                           QEMUIOVector *raw_qiov,
-                                          QEMUIOVector *test_qiov)
+                                          QEMUIOVector *test_qiov,
+                                          int *test_ret)
 {
     BDRVBlkverifyState *s = r->bs->opaque;
     BlkverifyChildReq raw = { .child = r->bs->file, .qiov = raw_qiov };
@@ -555,6 +563,9 @@ static int coroutine_fn blkverify_co_both(BlkverifyRequest *r,
     }
     if (test.ret != raw.ret) {
         blkverify_ret_mismatch(s, r, test.ret, raw.ret);
+    }
+    if (test_ret) {
+        *test_ret = test.ret;
     }
     return raw.ret;
 }
@@ -605,7 +616,7 @@ static int coroutine_fn blkverify_co_modify(BlkverifyRequest *r,
     int ret;
 
     blkverify_serialise_begin(s, r, &self);
-    ret = blkverify_co_both(r, qiov, qiov);
+    ret = blkverify_co_both(r, qiov, qiov, NULL);
     if (ret == 0 && s->verify_writes && r->op != BLKVERIFY_FLUSH) {
         blkverify_verify_write(r, qiov);
     }
@@ -628,7 +639,7 @@ static int coroutine_fn blkverify_co_preadv(BlockDriverState *bs,
     QEMUIOVector raw_qiov, test_qiov;
     BlkverifyInFlight self;
     uint8_t *raw_buf, *test_buf;
-    int ret;
+    int ret, test_ret;
 
     /*
      * Both sides read into private buffers: a caller that reuses one
@@ -645,10 +656,13 @@ static int coroutine_fn blkverify_co_preadv(BlockDriverState *bs,
     qemu_iovec_init_buf(&test_qiov, test_buf, bytes);
 
     blkverify_serialise_begin(s, &r, &self);
-    ret = blkverify_co_both(&r, &raw_qiov, &test_qiov);
+    ret = blkverify_co_both(&r, &raw_qiov, &test_qiov, &test_ret);
     blkverify_serialise_end(&self);
     if (ret == 0) {
-        blkverify_compare(s, &r, raw_buf, test_buf, bytes);
+        /* After a reported failure of the test side there is no data */
+        if (test_ret == 0) {
+            blkverify_compare(s, &r, raw_buf, test_buf, bytes);
+        }
         /* The trusted data, also after a reported mismatch */
         qemu_iovec_from_buf(qiov, 0, raw_buf, bytes);
     }

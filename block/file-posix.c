@@ -828,13 +828,10 @@ static int raw_reopen_prepare(BDRVReopenState *state, Error **errp)
         goto out;
     }
 
-    if (s->aio == FILE_AIO_NATIVE && !(rs->open_flags & O_DIRECT)) {
-        error_setg(errp, "aio=native was specified, but it requires "
-                   "cache.direct=on, which was not specified.");
-        ret = -EINVAL;
-        goto fail;
-    }
-
+    /*
+     * aio=native keeps working without O_DIRECT (the kernel then completes
+     * requests synchronously), so unlike open, reopen allows dropping it.
+     */
     /*
      * Only O_DIRECT differs: switch it on a duplicate, which keeps
      * working even if the file was unlinked (BDRV_O_TEMPORARY).

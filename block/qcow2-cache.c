@@ -3,7 +3,14 @@
  *
  * A small write-back cache of whole metadata clusters.  All users hold
  * the driver's metadata lock, so entries are never touched concurrently;
- * reading a table may yield, but only inside that lock.
+ * reading a table may yield, but only inside that lock.  The one user
+ * outside the lock is the cache-clean timer, which only drops entries
+ * that are clean and not in use.
+ *
+ * Lookups are on the path of every request: the entry hit last is tried
+ * first, then a small hash index (open addressing, linear probing) maps
+ * table offsets to entries, so a hit costs the same in a cache of 512
+ * tables as in one of 8.
  *
  * Ordering: a cache may depend on another one.  Before a dirty entry of
  * a dependent cache is written, the cache it depends on is written and
@@ -15,28 +22,106 @@
  */
 
 #include "qemu/osdep.h"
+#include <sys/mman.h>
 #include "block/qcow2.h"
 
 typedef struct Qcow2CachedTable {
-    int64_t offset;         /* 0 when the slot is empty */
     uint64_t lru_counter;
     int ref;
     bool dirty;
 } Qcow2CachedTable;
 
+/* A slot of the hash index: offset 0 marks a free slot */
+typedef struct Qcow2CacheIndexSlot {
+    int64_t offset;
+    int entry;
+} Qcow2CacheIndexSlot;
+
 struct Qcow2Cache {
     Qcow2CachedTable *entries;
+    int64_t *offsets;       /* per entry; 0 when the slot is empty */
+    Qcow2CacheIndexSlot *index;
+    int index_bits;         /* the index has 1 << index_bits slots */
     Qcow2Cache *depends;
     int size;
     int table_size;
+    int last_hit;
     bool is_l2;
     uint8_t *table_array;
     uint64_t lru_counter;
+    /* lru_counter at the previous qcow2_cache_clean_unused() */
+    uint64_t cache_clean_lru_counter;
 };
 
 static inline void *cache_table(Qcow2Cache *c, int i)
 {
     return c->table_array + (size_t)i * c->table_size;
+}
+
+/* Hash index: at most half full, so probe sequences stay short */
+
+static inline uint32_t index_home(Qcow2Cache *c, int64_t offset)
+{
+    return ((uint64_t)offset * 0x9e3779b97f4a7c15ULL) >> (64 - c->index_bits);
+}
+
+static int index_lookup(Qcow2Cache *c, int64_t offset)
+{
+    uint32_t mask = (1U << c->index_bits) - 1;
+    uint32_t i;
+
+    for (i = index_home(c, offset); c->index[i].offset; i = (i + 1) & mask) {
+        if (c->index[i].offset == offset) {
+            return c->index[i].entry;
+        }
+    }
+    return -1;
+}
+
+static void index_insert(Qcow2Cache *c, int64_t offset, int entry)
+{
+    uint32_t mask = (1U << c->index_bits) - 1;
+    uint32_t i = index_home(c, offset);
+
+    while (c->index[i].offset) {
+        assert(c->index[i].offset != offset);
+        i = (i + 1) & mask;
+    }
+    c->index[i] = (Qcow2CacheIndexSlot) { .offset = offset, .entry = entry };
+}
+
+/* Remove @offset, moving later entries of its probe run back (no holes) */
+static void index_remove(Qcow2Cache *c, int64_t offset)
+{
+    uint32_t mask = (1U << c->index_bits) - 1;
+    uint32_t i = index_home(c, offset), j, home;
+
+    while (c->index[i].offset != offset) {
+        assert(c->index[i].offset);
+        i = (i + 1) & mask;
+    }
+    for (j = (i + 1) & mask; c->index[j].offset; j = (j + 1) & mask) {
+        home = index_home(c, c->index[j].offset);
+        /* Entry j may move to i only if its home is not in (i, j] */
+        if (i <= j ? (home > i && home <= j) : (home > i || home <= j)) {
+            continue;
+        }
+        c->index[i] = c->index[j];
+        i = j;
+    }
+    c->index[i].offset = 0;
+}
+
+/* Point entry @i at @offset (0: empty), keeping the index in step */
+static void cache_set_offset(Qcow2Cache *c, int i, int64_t offset)
+{
+    if (c->offsets[i]) {
+        index_remove(c, c->offsets[i]);
+    }
+    c->offsets[i] = offset;
+    if (offset) {
+        index_insert(c, offset, i);
+    }
 }
 
 static int cache_table_index(Qcow2Cache *c, void *table)
@@ -59,9 +144,17 @@ Qcow2Cache *qcow2_cache_create(BlockDriverState *bs, int num_tables,
     c->size = num_tables;
     c->table_size = table_size;
     c->entries = g_new0(Qcow2CachedTable, num_tables);
+    c->offsets = g_new0(int64_t, num_tables);
+    c->index_bits = 1;
+    while ((1 << c->index_bits) < 2 * num_tables) {
+        c->index_bits++;
+    }
+    c->index = g_new0(Qcow2CacheIndexSlot, 1 << c->index_bits);
     c->table_array = qemu_try_blockalign(bs->file->bs,
                                          (size_t)num_tables * table_size);
     if (!c->table_array) {
+        g_free(c->index);
+        g_free(c->offsets);
         g_free(c->entries);
         g_free(c);
         return NULL;
@@ -80,6 +173,8 @@ void qcow2_cache_destroy(Qcow2Cache *c)
         assert(c->entries[i].ref == 0);
     }
     qemu_vfree(c->table_array);
+    g_free(c->index);
+    g_free(c->offsets);
     g_free(c->entries);
     g_free(c);
 }
@@ -98,7 +193,7 @@ static int coroutine_fn cache_write_entry(BlockDriverState *bs,
     Qcow2CachedTable *t = &c->entries[i];
     int ret;
 
-    if (!t->dirty || !t->offset) {
+    if (!t->dirty || !c->offsets[i]) {
         return 0;
     }
     if (c->depends) {
@@ -107,12 +202,19 @@ static int coroutine_fn cache_write_entry(BlockDriverState *bs,
             return ret;
         }
     }
+    /* A table may only overlap tables of its own kind (itself) */
+    ret = qcow2_pre_write_overlap_check(bs, c->is_l2 ? QCOW2_OL_ACTIVE_L2
+                                                     : QCOW2_OL_REFCOUNT_BLOCK,
+                                        c->offsets[i], c->table_size);
+    if (ret < 0) {
+        return ret;
+    }
     if (c->is_l2) {
         BLKDBG_EVENT(bs->file, BLKDBG_L2_UPDATE);
     } else {
         BLKDBG_EVENT(bs->file, BLKDBG_REFBLOCK_UPDATE_PART);
     }
-    ret = bdrv_co_pwrite(bs->file, t->offset, c->table_size,
+    ret = bdrv_co_pwrite(bs->file, c->offsets[i], c->table_size,
                          cache_table(c, i), 0);
     if (ret < 0) {
         return ret;
@@ -204,24 +306,52 @@ void qcow2_cache_empty(Qcow2Cache *c)
     for (i = 0; i < c->size; i++) {
         assert(c->entries[i].ref == 0);
         if (!c->entries[i].dirty) {
-            c->entries[i].offset = 0;
+            cache_set_offset(c, i, 0);
             c->entries[i].lru_counter = 0;
         }
     }
     c->lru_counter = 0;
+    c->cache_clean_lru_counter = 0;
 }
 
-void qcow2_cache_discard(Qcow2Cache *c, uint64_t offset)
+/* Give the memory of table @i back to the system, if it has whole pages */
+static void cache_release_table(Qcow2Cache *c, int i)
+{
+#ifdef MADV_DONTNEED
+    size_t page = qemu_real_host_page_size();
+    uintptr_t start = (uintptr_t)cache_table(c, i);
+
+    if (start % page == 0 && c->table_size % page == 0) {
+        madvise(cache_table(c, i), c->table_size, MADV_DONTNEED);
+    }
+#endif
+}
+
+void qcow2_cache_clean_unused(Qcow2Cache *c)
 {
     int i;
 
     for (i = 0; i < c->size; i++) {
-        if (c->entries[i].offset == (int64_t)offset &&
-            c->entries[i].ref == 0) {
-            c->entries[i].offset = 0;
-            c->entries[i].lru_counter = 0;
-            c->entries[i].dirty = false;
+        Qcow2CachedTable *t = &c->entries[i];
+
+        if (c->offsets[i] && !t->ref && !t->dirty &&
+            t->lru_counter <= c->cache_clean_lru_counter) {
+            cache_set_offset(c, i, 0);
+            t->lru_counter = 0;
+            cache_release_table(c, i);
         }
+    }
+    c->cache_clean_lru_counter = c->lru_counter;
+}
+
+void qcow2_cache_discard(Qcow2Cache *c, uint64_t offset)
+{
+    int i = offset ? index_lookup(c, offset) : -1;
+
+    if (i >= 0 && c->entries[i].ref == 0) {
+        cache_set_offset(c, i, 0);
+        c->entries[i].lru_counter = 0;
+        c->entries[i].dirty = false;
     }
 }
 
@@ -241,10 +371,17 @@ static int coroutine_fn cache_do_get(BlockDriverState *bs, Qcow2Cache *c,
         return -EIO;
     }
 
+    i = c->last_hit;
+    if (c->offsets[i] == (int64_t)offset) {
+        goto found;
+    }
+    i = index_lookup(c, offset);
+    if (i >= 0) {
+        goto found;
+    }
+
+    /* Miss: evict the least recently used table nobody holds */
     for (i = 0; i < c->size; i++) {
-        if (c->entries[i].offset == (int64_t)offset) {
-            goto found;
-        }
         if (c->entries[i].ref == 0 && c->entries[i].lru_counter < min_lru) {
             min_lru = c->entries[i].lru_counter;
             min_i = i;
@@ -260,7 +397,7 @@ static int coroutine_fn cache_do_get(BlockDriverState *bs, Qcow2Cache *c,
     if (ret < 0) {
         return ret;
     }
-    c->entries[i].offset = 0;
+    cache_set_offset(c, i, 0);
     if (read_from_disk) {
         if (c->is_l2) {
             BLKDBG_EVENT(bs->file, BLKDBG_L2_LOAD);
@@ -273,12 +410,13 @@ static int coroutine_fn cache_do_get(BlockDriverState *bs, Qcow2Cache *c,
             return ret;
         }
     }
-    c->entries[i].offset = offset;
+    cache_set_offset(c, i, offset);
     c->entries[i].dirty = false;
 
 found:
     c->entries[i].ref++;
     c->entries[i].lru_counter = ++c->lru_counter;
+    c->last_hit = i;
     *table = cache_table(c, i);
     return 0;
 }
@@ -308,6 +446,6 @@ void qcow2_cache_entry_mark_dirty(Qcow2Cache *c, void *table)
 {
     int i = cache_table_index(c, table);
 
-    assert(c->entries[i].offset != 0);
+    assert(c->offsets[i] != 0);
     c->entries[i].dirty = true;
 }

@@ -149,6 +149,9 @@ int coroutine_fn qcow2_refcount_init(BlockDriverState *bs, Error **errp)
         }
         for (i = 0; i < s->refcount_table_size; i++) {
             s->refcount_table[i] = GUINT64_FROM_BE(s->refcount_table[i]);
+            if (s->refcount_table[i]) {
+                s->refcount_table_used = i + 1;
+            }
         }
     }
     return 0;
@@ -353,6 +356,7 @@ static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
     g_free(s->refcount_table);
     s->refcount_table = g_steal_pointer(&new_table);
     s->refcount_table_size = new_size;
+    s->refcount_table_used = MAX(s->refcount_table_used, table_index + 1);
     s->refcount_table_offset = (start + 1) << s->cluster_bits;
 
     /* Drop the old table; a failure here only leaks it */
@@ -407,6 +411,7 @@ static int coroutine_fn create_refblock_at(BlockDriverState *bs,
         return ret;
     }
     s->refcount_table[table_index] = offset;
+    s->refcount_table_used = MAX(s->refcount_table_used, table_index + 1);
     ret = write_reftable_entry(bs, table_index);
     if (ret < 0) {
         s->refcount_table[table_index] = 0;
@@ -891,6 +896,108 @@ int64_t coroutine_fn qcow2_move_refcount_table(BlockDriverState *bs,
                         ROUND_UP(old_size * sizeof(uint64_t), s->cluster_size),
                         QCOW2_DISCARD_OTHER);
     return table_clusters;
+}
+
+/* Metadata overlap checks */
+
+static bool ranges_overlap(int64_t a, int64_t a_len, int64_t b, int64_t b_len)
+{
+    return a_len > 0 && b_len > 0 && a < b + b_len && b < a + a_len;
+}
+
+int qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,
+                                 int64_t offset, int64_t size)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int chk = s->overlap_check & ~ign;
+    int64_t cs = s->cluster_size;
+    uint32_t i;
+
+    if (!chk || size <= 0) {
+        return 0;
+    }
+    if ((chk & QCOW2_OL_MAIN_HEADER) && offset < cs) {
+        return QCOW2_OL_MAIN_HEADER;
+    }
+    /* Tables are whole clusters as far as overlapping goes */
+    offset = start_of_cluster(s, offset);
+    size = ROUND_UP(offset + size, cs) - offset;
+
+    if ((chk & QCOW2_OL_ACTIVE_L1) && s->l1_size &&
+        ranges_overlap(offset, size, s->l1_table_offset,
+                       (int64_t)s->l1_size * sizeof(uint64_t))) {
+        return QCOW2_OL_ACTIVE_L1;
+    }
+    if ((chk & QCOW2_OL_REFCOUNT_TABLE) &&
+        ranges_overlap(offset, size, s->refcount_table_offset,
+                       (int64_t)s->refcount_table_size * sizeof(uint64_t))) {
+        return QCOW2_OL_REFCOUNT_TABLE;
+    }
+    if ((chk & QCOW2_OL_SNAPSHOT_TABLE) &&
+        ranges_overlap(offset, size, s->snapshots_offset,
+                       s->snapshots_size)) {
+        return QCOW2_OL_SNAPSHOT_TABLE;
+    }
+    if ((chk & QCOW2_OL_BITMAP_DIRECTORY) && s->nb_bitmaps &&
+        ranges_overlap(offset, size, s->bitmap_directory_offset,
+                       s->bitmap_directory_size)) {
+        return QCOW2_OL_BITMAP_DIRECTORY;
+    }
+    if (chk & QCOW2_OL_INACTIVE_L1) {
+        for (i = 0; i < (uint32_t)s->nb_snapshots; i++) {
+            if (ranges_overlap(offset, size, s->snapshots[i].l1_table_offset,
+                               (int64_t)s->snapshots[i].l1_size *
+                               sizeof(uint64_t))) {
+                return QCOW2_OL_INACTIVE_L1;
+            }
+        }
+    }
+    if (chk & QCOW2_OL_ACTIVE_L2) {
+        for (i = 0; i < (uint32_t)s->l1_size; i++) {
+            int64_t l2 = s->l1_table[i] & L1E_OFFSET_MASK;
+
+            if (l2 && l2 < offset + size && offset < l2 + cs) {
+                return QCOW2_OL_ACTIVE_L2;
+            }
+        }
+    }
+    if (chk & QCOW2_OL_REFCOUNT_BLOCK) {
+        for (i = 0; i < s->refcount_table_used; i++) {
+            int64_t rb = s->refcount_table[i] & REFT_OFFSET_MASK;
+
+            if (rb && rb < offset + size && offset < rb + cs) {
+                return QCOW2_OL_REFCOUNT_BLOCK;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Names in QEMU's corruption messages, by QCow2MetadataOverlap bit */
+static const char *const metadata_ol_names[QCOW2_OL_MAX_BITNR] = {
+    "qcow2_header",
+    "active L1 table",
+    "active L2 table",
+    "refcount table",
+    "refcount block",
+    "snapshot table",
+    "inactive L1 table",
+    "inactive L2 table",
+    "bitmap directory",
+};
+
+int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
+                                  int64_t offset, int64_t size)
+{
+    int ol = qcow2_check_metadata_overlap(bs, ign, offset, size);
+
+    if (ol) {
+        qcow2_signal_corruption(bs, true, offset, size, "Preventing invalid "
+                                "write on metadata (overlaps with %s)",
+                                metadata_ol_names[ctz64(ol)]);
+        return -EIO;
+    }
+    return 0;
 }
 
 /* Consistency check */

@@ -42,6 +42,8 @@
 #define DEFAULT_L2_CACHE_MAX_SIZE (32 * MiB)
 #define MIN_L2_CACHE_TABLES 2
 #define MIN_REFCOUNT_CACHE_TABLES 4
+/* Seconds after which unused cache entries are dropped, as QEMU on Linux */
+#define DEFAULT_CACHE_CLEAN_INTERVAL 600
 
 static QemuOptsList qcow2_runtime_opts = {
     .name = "qcow2",
@@ -660,6 +662,62 @@ static bool validate_table_offset(BDRVQcow2State *s, uint64_t offset,
     return !offset_into_cluster(s, offset);
 }
 
+/* overlap-check: a template, then per-kind booleans that override it */
+static int qcow2_read_overlap_options(BDRVQcow2State *s, QemuOpts *opts,
+                                      Error **errp)
+{
+    static const struct {
+        const char *name;
+        int bits;
+    } templates[] = {
+        { "none", 0 },
+        { "constant", QCOW2_OL_CONSTANT },
+        { "cached", QCOW2_OL_CACHED },
+        { "all", QCOW2_OL_ALL },
+    };
+    /* By QCow2MetadataOverlap bit */
+    static const char *const kinds[QCOW2_OL_MAX_BITNR] = {
+        "main-header", "active-l1", "active-l2", "refcount-table",
+        "refcount-block", "snapshot-table", "inactive-l1", "inactive-l2",
+        "bitmap-directory",
+    };
+    const char *tmpl = qemu_opt_get(opts, QCOW2_OPT_OVERLAP);
+    const char *tmpl2 = qemu_opt_get(opts, QCOW2_OPT_OVERLAP_TEMPLATE);
+    size_t i;
+    int bits = -1;
+
+    if (tmpl && tmpl2 && strcmp(tmpl, tmpl2)) {
+        error_setg(errp, "Conflicting values for qcow2 options '"
+                   QCOW2_OPT_OVERLAP "' ('%s') and '"
+                   QCOW2_OPT_OVERLAP_TEMPLATE "' ('%s')", tmpl, tmpl2);
+        return -EINVAL;
+    }
+    tmpl = tmpl ? tmpl : tmpl2 ? tmpl2 : "cached";
+    for (i = 0; i < ARRAY_SIZE(templates); i++) {
+        if (!strcmp(tmpl, templates[i].name)) {
+            bits = templates[i].bits;
+        }
+    }
+    if (bits < 0) {
+        error_setg(errp, "Unsupported value '%s' for qcow2 option "
+                   "'overlap-check'. Allowed are any of the following: "
+                   "none, constant, cached, all", tmpl);
+        return -EINVAL;
+    }
+    for (i = 0; i < ARRAY_SIZE(kinds); i++) {
+        g_autofree char *key = g_strdup_printf(QCOW2_OPT_OVERLAP ".%s",
+                                               kinds[i]);
+
+        if (qemu_opt_get_bool(opts, key, bits & (1 << i))) {
+            bits |= 1 << i;
+        } else {
+            bits &= ~(1 << i);
+        }
+    }
+    s->overlap_check = bits;
+    return 0;
+}
+
 static int qcow2_read_options(BlockDriverState *bs, QDict *options,
                               int flags, uint64_t *l2_cache_size,
                               uint64_t *refcount_cache_size, Error **errp)
@@ -753,29 +811,15 @@ static int qcow2_read_options(BlockDriverState *bs, QDict *options,
         qemu_opt_get_bool(opts, QCOW2_OPT_DISCARD_OTHER, false);
 
     interval = qemu_opt_get_number(opts, QCOW2_OPT_CACHE_CLEAN_INTERVAL,
-                                   600);
-    s->cache_clean_interval = interval;
+                                   DEFAULT_CACHE_CLEAN_INTERVAL);
     if (interval > UINT_MAX) {
         error_setg(errp, "Cache clean interval too big");
         ret = -EINVAL;
         goto out;
     }
+    s->cache_clean_interval = interval;
 
-    {
-        const char *tmpl = qemu_opt_get(opts, QCOW2_OPT_OVERLAP);
-
-        if (!tmpl) {
-            tmpl = qemu_opt_get(opts, QCOW2_OPT_OVERLAP_TEMPLATE);
-        }
-        if (tmpl && strcmp(tmpl, "none") && strcmp(tmpl, "constant") &&
-            strcmp(tmpl, "cached") && strcmp(tmpl, "all")) {
-            error_setg(errp, "Unsupported value '%s' for qcow2 option "
-                       "'overlap-check'. Allowed are any of the following: "
-                       "none, constant, cached, all", tmpl);
-            ret = -EINVAL;
-            goto out;
-        }
-    }
+    ret = qcow2_read_overlap_options(s, opts, errp);
 
 out:
     qemu_opts_del(opts);
@@ -1139,6 +1183,47 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
     return 0;
 }
 
+/*
+ * Cache cleaning: every cache_clean_interval seconds, the cached tables
+ * that were not used since the previous round are dropped, so an idle
+ * image gives its cache memory back.
+ */
+static void cache_clean_timer_cb(void *opaque)
+{
+    BlockDriverState *bs = opaque;
+    BDRVQcow2State *s = bs->opaque;
+
+    qcow2_cache_clean_unused(s->l2_table_cache);
+    qcow2_cache_clean_unused(s->refcount_block_cache);
+    timer_mod(s->cache_clean_timer,
+              qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+              (int64_t)s->cache_clean_interval * 1000);
+}
+
+static void cache_clean_timer_init(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (s->cache_clean_interval > 0) {
+        s->cache_clean_timer = aio_timer_new(qemu_get_aio_context(),
+                                             QEMU_CLOCK_REALTIME, SCALE_MS,
+                                             cache_clean_timer_cb, bs);
+        timer_mod(s->cache_clean_timer,
+                  qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+                  (int64_t)s->cache_clean_interval * 1000);
+    }
+}
+
+static void cache_clean_timer_del(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (s->cache_clean_timer) {
+        timer_free(s->cache_clean_timer);
+        s->cache_clean_timer = NULL;
+    }
+}
+
 static void coroutine_fn qcow2_open_entry(void *opaque)
 {
     Qcow2OpenCo *oc = opaque;
@@ -1150,6 +1235,7 @@ static void qcow2_free_state(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
 
+    cache_clean_timer_del(bs);
     qcow2_cache_destroy(s->l2_table_cache);
     qcow2_cache_destroy(s->refcount_block_cache);
     s->l2_table_cache = NULL;
@@ -1213,6 +1299,7 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
             return ret;
         }
     }
+    cache_clean_timer_init(bs);
     return 0;
 }
 
@@ -1250,6 +1337,7 @@ static void qcow2_close(BlockDriverState *bs)
 {
     Qcow2CloseCo cc = { .bs = bs };
 
+    cache_clean_timer_del(bs);
     qcow2_run_co(qcow2_close_entry, &cc, &cc.ret);
     qcow2_free_state(bs);
 }
@@ -1259,7 +1347,8 @@ static void qcow2_close(BlockDriverState *bs)
 typedef struct Qcow2ReopenState {
     bool use_lazy_refcounts;
     bool discard_passthrough[QCOW2_DISCARD_MAX];
-    int cache_clean_interval;
+    unsigned int cache_clean_interval;
+    int overlap_check;
 } Qcow2ReopenState;
 
 static int qcow2_reopen_prepare(BDRVReopenState *state, Error **errp)
@@ -1275,6 +1364,7 @@ static int qcow2_reopen_prepare(BDRVReopenState *state, Error **errp)
     memcpy(saved.discard_passthrough, s->discard_passthrough,
            sizeof(saved.discard_passthrough));
     saved.cache_clean_interval = s->cache_clean_interval;
+    saved.overlap_check = s->overlap_check;
 
     ret = qcow2_read_options(bs, state->options, state->flags, &l2_size,
                              &rc_size, errp);
@@ -1282,10 +1372,12 @@ static int qcow2_reopen_prepare(BDRVReopenState *state, Error **errp)
     memcpy(r->discard_passthrough, s->discard_passthrough,
            sizeof(r->discard_passthrough));
     r->cache_clean_interval = s->cache_clean_interval;
+    r->overlap_check = s->overlap_check;
     s->use_lazy_refcounts = saved.use_lazy_refcounts;
     memcpy(s->discard_passthrough, saved.discard_passthrough,
            sizeof(s->discard_passthrough));
     s->cache_clean_interval = saved.cache_clean_interval;
+    s->overlap_check = saved.overlap_check;
     if (ret < 0) {
         g_free(r);
         return ret;
@@ -1317,7 +1409,12 @@ static void qcow2_reopen_commit(BDRVReopenState *state)
     s->use_lazy_refcounts = r->use_lazy_refcounts;
     memcpy(s->discard_passthrough, r->discard_passthrough,
            sizeof(s->discard_passthrough));
-    s->cache_clean_interval = r->cache_clean_interval;
+    s->overlap_check = r->overlap_check;
+    if (s->cache_clean_interval != r->cache_clean_interval) {
+        cache_clean_timer_del(state->bs);
+        s->cache_clean_interval = r->cache_clean_interval;
+        cache_clean_timer_init(state->bs);
+    }
     g_free(r);
     state->opaque = NULL;
 }
@@ -1636,6 +1733,20 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
             }
         }
         ret = qcow2_alloc_host_offset(bs, offset, bytes, &m);
+        if (ret >= 0) {
+            /* Last moment the metadata is known not to change under us */
+            if (m.alloc) {
+                ret = qcow2_pre_write_overlap_check(
+                    bs, 0, m.alloc_host_start,
+                    (int64_t)m.nb_clusters << s->cluster_bits);
+                if (ret < 0) {
+                    qcow2_alloc_abort(bs, &m);
+                }
+            } else {
+                ret = qcow2_pre_write_overlap_check(bs, 0, m.host_offset,
+                                                    m.bytes);
+            }
+        }
         qemu_co_mutex_unlock(&s->lock);
         if (ret < 0) {
             return ret;
@@ -1899,7 +2010,20 @@ static int coroutine_fn qcow2_co_pwritev_compressed(BlockDriverState *bs,
         return -ENOMEDIUM;
     }
     if (bytes == 0) {
-        /* Callers flush the compressed stream with an empty request */
+        /*
+         * Callers end a compressed stream with an empty request: pad the
+         * file to whole sectors, as QEMU does, since the last compressed
+         * cluster may end anywhere.
+         */
+        int64_t len = bdrv_getlength(bs->file->bs);
+
+        if (len < 0) {
+            return len;
+        }
+        if (!QEMU_IS_ALIGNED(len, BDRV_SECTOR_SIZE)) {
+            return bdrv_co_truncate(bs->file, ROUND_UP(len, BDRV_SECTOR_SIZE),
+                                    false, PREALLOC_MODE_OFF, 0, NULL);
+        }
         return 0;
     }
     if (offset_into_cluster(s, offset)) {
@@ -1955,6 +2079,10 @@ static int coroutine_fn qcow2_co_pwritev_compressed(BlockDriverState *bs,
         }
     }
     ret = qcow2_alloc_compressed_cluster_offset(bs, offset, out_len, &host);
+    if (ret >= 0) {
+        /* The L2 entry is set already; a corrupt image stops here anyway */
+        ret = qcow2_pre_write_overlap_check(bs, 0, host, out_len);
+    }
     qemu_co_mutex_unlock(&s->lock);
     if (ret < 0) {
         return ret;

@@ -198,6 +198,34 @@ typedef struct QCowInflightAlloc {
     QLIST_ENTRY(QCowInflightAlloc) next;
 } QCowInflightAlloc;
 
+/*
+ * Metadata a data write must never touch (QEMU's overlap-check bits).
+ * Before writing guest data (or a cached table) the driver checks the
+ * target range against the kinds enabled in s->overlap_check; a hit means
+ * the image is corrupt, and the write is refused.
+ */
+typedef enum QCow2MetadataOverlap {
+    QCOW2_OL_MAIN_HEADER      = 1 << 0,
+    QCOW2_OL_ACTIVE_L1        = 1 << 1,
+    QCOW2_OL_ACTIVE_L2        = 1 << 2,
+    QCOW2_OL_REFCOUNT_TABLE   = 1 << 3,
+    QCOW2_OL_REFCOUNT_BLOCK   = 1 << 4,
+    QCOW2_OL_SNAPSHOT_TABLE   = 1 << 5,
+    QCOW2_OL_INACTIVE_L1      = 1 << 6,
+    QCOW2_OL_INACTIVE_L2      = 1 << 7,
+    QCOW2_OL_BITMAP_DIRECTORY = 1 << 8,
+    QCOW2_OL_MAX_BITNR        = 9,
+} QCow2MetadataOverlap;
+
+/* The overlap-check templates: checks without I/O, then using caches */
+#define QCOW2_OL_CONSTANT (QCOW2_OL_MAIN_HEADER | QCOW2_OL_ACTIVE_L1 | \
+                           QCOW2_OL_REFCOUNT_TABLE | \
+                           QCOW2_OL_SNAPSHOT_TABLE | \
+                           QCOW2_OL_BITMAP_DIRECTORY)
+#define QCOW2_OL_CACHED (QCOW2_OL_CONSTANT | QCOW2_OL_ACTIVE_L2 | \
+                         QCOW2_OL_REFCOUNT_BLOCK | QCOW2_OL_INACTIVE_L1)
+#define QCOW2_OL_ALL (QCOW2_OL_CACHED | QCOW2_OL_INACTIVE_L2)
+
 typedef uint64_t Qcow2GetRefcountFunc(const void *refcount_array,
                                       uint64_t index);
 typedef void Qcow2SetRefcountFunc(void *refcount_array, uint64_t index,
@@ -223,6 +251,7 @@ typedef struct BDRVQcow2State {
     uint64_t *refcount_table;       /* host endian */
     uint64_t refcount_table_offset;
     uint32_t refcount_table_size;   /* entries */
+    uint32_t refcount_table_used;   /* no refcount block from here on */
     int refcount_order;
     int refcount_bits;
     uint64_t refcount_max;
@@ -251,7 +280,8 @@ typedef struct BDRVQcow2State {
     bool signaled_corruption;
     bool corrupt_stop;              /* fatal corruption: refuse all I/O */
     bool discard_passthrough[QCOW2_DISCARD_MAX];
-    int cache_clean_interval;
+    unsigned int cache_clean_interval;      /* seconds, 0: never */
+    int overlap_check;              /* QCow2MetadataOverlap bits */
 
     Qcow2Feature *feature_table;
     int nb_features;
@@ -422,6 +452,16 @@ int64_t coroutine_fn qcow2_move_refcount_table(BlockDriverState *bs,
 int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
                                        BdrvCheckResult *res,
                                        BdrvCheckMode fix);
+/*
+ * The first metadata kind (a QCow2MetadataOverlap bit) enabled in
+ * s->overlap_check and not in @ign that [offset, offset + size) overlaps;
+ * 0 if none.  No I/O: inactive L2 tables are not looked at.
+ */
+int qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,
+                                 int64_t offset, int64_t size);
+/* The same, marking the image corrupt and returning -EIO on a hit */
+int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
+                                  int64_t offset, int64_t size);
 
 /* qcow2-cluster.c */
 int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs,
@@ -495,6 +535,11 @@ int coroutine_fn qcow2_cache_set_dependency(BlockDriverState *bs,
 void qcow2_cache_discard(Qcow2Cache *c, uint64_t offset);
 /* Drop every clean entry (the caller flushed first) */
 void qcow2_cache_empty(Qcow2Cache *c);
+/*
+ * Drop the clean entries nobody used since the previous call, and give
+ * their memory back (the cache-clean-interval timer)
+ */
+void qcow2_cache_clean_unused(Qcow2Cache *c);
 bool qcow2_cache_is_dirty(Qcow2Cache *c);
 void qcow2_cache_set_is_l2(Qcow2Cache *c, bool is_l2);
 

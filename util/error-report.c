@@ -32,7 +32,11 @@ vreport(ReportType type, const char *fmt, va_list ap)
     g_string_append_vprintf(line, fmt, ap);
     g_string_append_c(line, '\n');
 
-    fflush(stdout);
+    /*
+     * stdout is not flushed first: as in QEMU, when both go to one pipe
+     * the error appears before output still sitting in stdout's buffer,
+     * and golden test outputs depend on that order.
+     */
     fwrite(line->str, 1, line->len, stderr);
     fflush(stderr);
     g_string_free(line, TRUE);

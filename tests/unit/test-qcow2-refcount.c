@@ -401,6 +401,67 @@ static void test_snapshot_list(void)
     rmdir(dir);
 }
 
+/*
+ * A metadata cache much smaller than the image's tables: every request
+ * evicts tables, so lookups, evictions and write-back of dirty tables
+ * (and the hash index of the cache) are exercised on every step.
+ */
+static void test_small_caches(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("qcow2-cache-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "t.qcow2", NULL);
+    const int64_t size = 64 * MiB, chunk = 3000;
+    const int nreq = 400;
+    g_autofree uint8_t *buf = g_malloc(chunk);
+    g_autofree uint8_t *rbuf = g_malloc(chunk);
+    int64_t offsets[400];
+    BdrvCheckResult res = { 0 };
+    BlockBackend *blk;
+    QDict *opts;
+    uint32_t seed = 4242;
+    int i, pass, ret;
+
+    /* 4k clusters: 32 L2 tables; 64-bit refcounts: a block per 2 MiB */
+    create_image(path, "64M", "cluster_size=4096,refcount_bits=64");
+    for (pass = 0; pass < 2; pass++) {
+        opts = qdict_new();
+        qdict_put_str(opts, "l2-cache-size", "8k");
+        qdict_put_str(opts, "refcount-cache-size", "16k");
+        qdict_put_str(opts, "cache-clean-interval", "0");
+        blk = blk_new_open(path, NULL, opts, BDRV_O_RDWR, &error_abort);
+        for (i = 0; i < nreq && pass == 0; i++) {
+            seed = seed * 1103515245 + 12345;
+            offsets[i] = ((seed >> 4) % (size / chunk)) * chunk;
+            memset(buf, i + 1, chunk);
+            ret = blk_pwrite(blk, offsets[i], chunk, buf, 0);
+            g_assert_cmpint(ret, ==, 0);
+        }
+        /* Later writes win where chunks were written twice */
+        for (i = nreq - 1; i >= 0; i--) {
+            int j;
+
+            for (j = i + 1; j < nreq && offsets[j] != offsets[i]; j++) {
+                continue;
+            }
+            if (j < nreq) {
+                continue;
+            }
+            memset(buf, i + 1, chunk);
+            ret = blk_pread(blk, offsets[i], chunk, rbuf, 0);
+            g_assert_cmpint(ret, ==, 0);
+            g_assert(memcmp(buf, rbuf, chunk) == 0);
+        }
+        ret = bdrv_check(blk_bs(blk), &res, 0);
+        g_assert_cmpint(ret, ==, 0);
+        g_assert_cmpint(res.corruptions, ==, 0);
+        g_assert_cmpint(res.leaks, ==, 0);
+        blk_unref(blk);
+    }
+
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -415,5 +476,6 @@ int main(int argc, char **argv)
                     test_concurrent_allocation);
     g_test_add_func("/qcow2/specific-info", test_specific_info);
     g_test_add_func("/qcow2/snapshot-list", test_snapshot_list);
+    g_test_add_func("/qcow2/small-caches", test_small_caches);
     return g_test_run();
 }
