@@ -477,6 +477,10 @@ char *bdrv_get_full_backing_filename_from_filename(const char *base_path,
                    base_path ? base_path : "");
         return NULL;
     }
+    /* As QEMU's path_combine: "base.qcow2" stays so, not "./base.qcow2" */
+    if (!strchr(base_path, '/')) {
+        return g_strdup(backing);
+    }
     dir = g_path_get_dirname(base_path);
     return g_build_filename(dir, backing, NULL);
 }
@@ -593,6 +597,13 @@ int64_t bdrv_get_allocated_file_size(BlockDriverState *bs)
     }
     if (drv->bdrv_get_allocated_file_size) {
         return drv->bdrv_get_allocated_file_size(bs);
+    }
+    if (drv->protocol_name) {
+        /* A protocol (blkverify, null-co, ...) says what it stores or not */
+        return -ENOTSUP;
+    }
+    if (drv->is_filter && bs->file) {
+        return bdrv_get_allocated_file_size(bs->file->bs);
     }
     /* Sum of the storage children (not backing files) */
     QLIST_FOREACH(child, &bs->children, next) {

@@ -313,6 +313,10 @@ int img_bench(int argc, char **argv)
            ((double)(t2.tv_usec - t1.tv_usec) / 1000000));
 
 out:
+    /* A last flush may still be running; requests hold their buffers */
+    if (blk) {
+        blk_drain(blk);
+    }
     g_free(data.qiov);
     qemu_vfree(data.buf);
     blk_unref(blk);

@@ -28,8 +28,8 @@
 
 #define IMG_CONVERT_MAX_COROUTINES 16
 /* Default copy buffer (2 MiB) and its upper limit (16 MiB), in sectors */
-#define IMG_CONVERT_BUF_SECTORS (2 * MiB / BDRV_SECTOR_SIZE)
-#define IMG_CONVERT_MAX_BUF_SECTORS (16 * MiB / BDRV_SECTOR_SIZE)
+#define IMG_CONVERT_BUF_SECTORS ((int64_t)(2 * MiB >> BDRV_SECTOR_BITS))
+#define IMG_CONVERT_MAX_BUF_SECTORS ((int64_t)(16 * MiB >> BDRV_SECTOR_BITS))
 /* Largest extent handled in one step, in sectors */
 #define IMG_CONVERT_MAX_EXTENT (BDRV_REQUEST_MAX_BYTES >> BDRV_SECTOR_BITS)
 
@@ -857,16 +857,16 @@ int img_convert(int argc, char **argv)
                 goto fail_getopt;
             }
             if (!QEMU_IS_ALIGNED(sval, BDRV_SECTOR_SIZE) ||
-                sval / BDRV_SECTOR_SIZE > IMG_CONVERT_MAX_BUF_SECTORS) {
+                (sval >> BDRV_SECTOR_BITS) > IMG_CONVERT_MAX_BUF_SECTORS) {
                 error_report("Invalid buffer size for sparse output "
                              "specified. Valid sizes are multiples of %llu "
-                             "up to %llu. Select 0 to disable sparse "
+                             "up to %" PRId64 ". Select 0 to disable sparse "
                              "detection (fully allocates output).",
                              BDRV_SECTOR_SIZE,
-                             IMG_CONVERT_MAX_BUF_SECTORS * BDRV_SECTOR_SIZE);
+                             IMG_CONVERT_MAX_BUF_SECTORS << BDRV_SECTOR_BITS);
                 goto fail_getopt;
             }
-            s.min_sparse = sval / BDRV_SECTOR_SIZE;
+            s.min_sparse = sval >> BDRV_SECTOR_BITS;
             o.explicit_min_sparse = true;
             break;
         }

@@ -6,6 +6,7 @@
 #include "qemu/osdep.h"
 
 #include <getopt.h>
+#include <time.h>
 
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
@@ -30,6 +31,8 @@ typedef struct ImgImageInfo {
     char *full_backing_filename;   /* NULL: cannot be determined */
     char *backing_filename_format;
     QDict *format_specific;        /* {"type": ..., "data": {...}} */
+    QEMUSnapshotInfo *snapshots;   /* internal snapshots (g_new array) */
+    int nb_snapshots;
 } ImgImageInfo;
 
 static void img_image_info_free(ImgImageInfo *info)
@@ -42,6 +45,7 @@ static void img_image_info_free(ImgImageInfo *info)
     if (info->format_specific) {
         qobject_unref(info->format_specific);
     }
+    g_free(info->snapshots);
     g_free(info);
 }
 
@@ -91,6 +95,7 @@ static ImgImageInfo *img_collect_info(BlockDriverState *bs, Error **errp)
     BlockDriverInfo bdi;
     Error *local_err = NULL;
     int64_t size;
+    int ret;
 
     size = bdrv_getlength(bs);
     if (size < 0) {
@@ -119,6 +124,14 @@ static ImgImageInfo *img_collect_info(BlockDriverState *bs, Error **errp)
         img_image_info_free(info);
         return NULL;
     }
+
+    ret = bdrv_snapshot_list(bs, &info->snapshots);
+    if (ret < 0 && ret != -ENOTSUP && ret != -ENOMEDIUM) {
+        error_setg_errno(errp, -ret, "Can't list snapshots of device ''");
+        img_image_info_free(info);
+        return NULL;
+    }
+    info->nb_snapshots = MAX(ret, 0);
 
     if (bs->backing_file[0]) {
         info->backing_filename = g_strdup(bs->backing_file);
@@ -160,6 +173,30 @@ static QDict *img_info_to_qdict(const ImgImageInfo *info)
             qdict_put_str(dict, "backing-filename-format",
                           info->backing_filename_format);
         }
+    }
+    if (info->nb_snapshots) {
+        QList *list = qlist_new();
+        int i;
+
+        for (i = 0; i < info->nb_snapshots; i++) {
+            const QEMUSnapshotInfo *sn = &info->snapshots[i];
+            QDict *entry = qdict_new();
+
+            qdict_put_str(entry, "id", sn->id_str);
+            qdict_put_str(entry, "name", sn->name);
+            qdict_put_int(entry, "vm-state-size", sn->vm_state_size);
+            qdict_put_int(entry, "date-sec", sn->date_sec);
+            qdict_put_int(entry, "date-nsec", sn->date_nsec);
+            qdict_put_int(entry, "vm-clock-sec",
+                          sn->vm_clock_nsec / 1000000000);
+            qdict_put_int(entry, "vm-clock-nsec",
+                          sn->vm_clock_nsec % 1000000000);
+            if (sn->icount != -1ULL) {
+                qdict_put_int(entry, "icount", sn->icount);
+            }
+            qlist_append(list, entry);
+        }
+        qdict_put(dict, "snapshots", list);
     }
     if (info->format_specific) {
         qdict_put_obj(dict, "format-specific",
@@ -234,6 +271,52 @@ static void img_dump_qobject(int indent, QObject *obj)
     }
 }
 
+/*
+ * One line (without newline) of a snapshot table, or its header for
+ * @sn NULL: id, name, VM state size, local date, VM clock, icount.
+ */
+static void img_dump_snapshot(const QEMUSnapshotInfo *sn)
+{
+    char date[32], clock[64], icount[32] = "";
+    g_autofree char *size = NULL;
+    time_t secs;
+    struct tm tm;
+    uint64_t clk;
+
+    if (!sn) {
+        printf("%-10s%-17s%8s%20s%13s%11s", "ID", "TAG", "VM SIZE", "DATE",
+               "VM CLOCK", "ICOUNT");
+        return;
+    }
+    secs = sn->date_sec;
+    localtime_r(&secs, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+    clk = sn->vm_clock_nsec / 1000000000;
+    snprintf(clock, sizeof(clock), "%02d:%02d:%02d.%03d", (int)(clk / 3600),
+             (int)((clk / 60) % 60), (int)(clk % 60),
+             (int)((sn->vm_clock_nsec / 1000000) % 1000));
+    if (sn->icount != -1ULL) {
+        snprintf(icount, sizeof(icount), "%" PRId64, (int64_t)sn->icount);
+    }
+    size = size_to_str(sn->vm_state_size);
+    printf("%-9s %-16s %8s%20s%13s%11s", sn->id_str, sn->name, size, date,
+           clock, icount);
+}
+
+/* "Snapshot list:" and the table, one line per snapshot */
+static void img_dump_snapshot_list(const QEMUSnapshotInfo *tab, int n)
+{
+    int i;
+
+    printf("Snapshot list:\n");
+    img_dump_snapshot(NULL);
+    printf("\n");
+    for (i = 0; i < n; i++) {
+        img_dump_snapshot(&tab[i]);
+        printf("\n");
+    }
+}
+
 static void img_dump_human_info(const ImgImageInfo *info)
 {
     g_autofree char *vsize = size_to_str(info->virtual_size);
@@ -268,6 +351,9 @@ static void img_dump_human_info(const ImgImageInfo *info)
             printf("backing file format: %s\n",
                    info->backing_filename_format);
         }
+    }
+    if (info->nb_snapshots) {
+        img_dump_snapshot_list(info->snapshots, info->nb_snapshots);
     }
     if (info->format_specific) {
         g_autoptr(QObject) ordered =
@@ -436,9 +522,9 @@ typedef enum ImgSnapshotAction {
 } ImgSnapshotAction;
 
 /*
- * Internal snapshots: no driver of this block layer exposes them, so the
- * list is empty and the other actions fail the way QEMU's do on a format
- * without snapshot support.
+ * Internal snapshots can be listed (for the formats that have them); the
+ * block layer cannot create, apply or delete them, so those actions fail
+ * the way QEMU's do on a format without snapshot support.
  */
 int img_snapshot(int argc, char **argv)
 {
@@ -508,9 +594,18 @@ int img_snapshot(int argc, char **argv)
 
     switch (action) {
     case IMG_SNAPSHOT_NONE:
-    case IMG_SNAPSHOT_LIST:
-        /* No snapshots: QEMU prints nothing at all then */
         break;
+    case IMG_SNAPSHOT_LIST: {
+        QEMUSnapshotInfo *tab = NULL;
+        int n = bdrv_snapshot_list(blk_bs(blk), &tab);
+
+        /* Nothing at all is printed without snapshots */
+        if (n > 0) {
+            img_dump_snapshot_list(tab, n);
+        }
+        g_free(tab);
+        break;
+    }
     case IMG_SNAPSHOT_CREATE:
         error_report("Could not create snapshot '%s': %d (%s)",
                      snapshot_name, -ENOTSUP, strerror(ENOTSUP));

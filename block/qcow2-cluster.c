@@ -358,6 +358,18 @@ static bool cluster_writable_in_place(BDRVQcow2State *s, uint64_t entry)
         (entry & QCOW_OFLAG_COPIED);
 }
 
+/*
+ * A preallocated zero cluster that is ours alone: a write goes to its host
+ * cluster (with the rest of the cluster filled with zeroes) instead of a
+ * new one, and the L2 entry loses the zero flag when the data is there.
+ * No refcount changes, so no flush to order them with the L2 update.
+ */
+static bool cluster_reusable(BDRVQcow2State *s, uint64_t entry)
+{
+    return qcow2_get_cluster_type(s, entry) == QCOW2_CLUSTER_ZERO_ALLOC &&
+        (entry & QCOW_OFLAG_COPIED);
+}
+
 int coroutine_fn qcow2_alloc_host_offset(BlockDriverState *bs,
                                          uint64_t offset, uint64_t bytes,
                                          QCowWriteMap *m)
@@ -379,17 +391,36 @@ int coroutine_fn qcow2_alloc_host_offset(BlockDriverState *bs,
     max = DIV_ROUND_UP(in_cluster + bytes, s->cluster_size);
     entry = GUINT64_FROM_BE(l2[l2_index]);
 
-    if (cluster_writable_in_place(s, entry)) {
+    if (cluster_writable_in_place(s, entry) || cluster_reusable(s, entry)) {
         first_host = entry & L2E_OFFSET_MASK;
         if (offset_into_cluster(s, first_host)) {
             qcow2_cache_put(s->l2_table_cache, (void **)&l2);
-            qcow2_signal_corruption(bs, true, -1, -1,
-                                    "Preventing invalid write on metadata "
-                                    "(overlaps with active L2 table); "
-                                    "cluster offset %#" PRIx64
-                                    " unaligned", first_host);
+            qcow2_signal_corruption(bs, true, -1, -1, "%s cluster offset %#"
+                                    PRIx64 " unaligned (guest offset: %#"
+                                    PRIx64 ")", cluster_reusable(s, entry) ?
+                                    "Preallocated zero" : "Data",
+                                    first_host, offset);
             return -EIO;
         }
+    }
+    if (cluster_reusable(s, entry)) {
+        first_host = entry & L2E_OFFSET_MASK;
+        for (i = 1; i < max; i++) {
+            uint64_t e = GUINT64_FROM_BE(l2[l2_index + i]);
+            if (!cluster_reusable(s, e) ||
+                (e & L2E_OFFSET_MASK) !=
+                first_host + ((uint64_t)i << s->cluster_bits)) {
+                break;
+            }
+        }
+        qcow2_cache_put(s->l2_table_cache, (void **)&l2);
+        host = first_host;
+        m->keep_old = true;
+        goto map;
+    }
+
+    if (cluster_writable_in_place(s, entry)) {
+        first_host = entry & L2E_OFFSET_MASK;
         for (i = 1; i < max; i++) {
             uint64_t e = GUINT64_FROM_BE(l2[l2_index + i]);
             if (!cluster_writable_in_place(s, e) ||
@@ -406,7 +437,9 @@ int coroutine_fn qcow2_alloc_host_offset(BlockDriverState *bs,
     }
 
     for (i = 1; i < max; i++) {
-        if (cluster_writable_in_place(s, GUINT64_FROM_BE(l2[l2_index + i]))) {
+        uint64_t e = GUINT64_FROM_BE(l2[l2_index + i]);
+
+        if (cluster_writable_in_place(s, e) || cluster_reusable(s, e)) {
             break;
         }
     }
@@ -416,6 +449,7 @@ int coroutine_fn qcow2_alloc_host_offset(BlockDriverState *bs,
     if (host < 0) {
         return host;
     }
+map:
     m->alloc = true;
     m->nb_clusters = i;
     m->alloc_guest_start = start_of_cluster(s, offset);
@@ -448,7 +482,7 @@ int coroutine_fn qcow2_alloc_link_l2(BlockDriverState *bs, QCowWriteMap *m)
     if (ret < 0) {
         goto out;
     }
-    if (!s->use_lazy_refcounts) {
+    if (!s->use_lazy_refcounts && !m->keep_old) {
         ret = qcow2_cache_set_dependency(bs, s->l2_table_cache,
                                          s->refcount_block_cache);
         if (ret < 0) {
@@ -466,7 +500,7 @@ int coroutine_fn qcow2_alloc_link_l2(BlockDriverState *bs, QCowWriteMap *m)
     qcow2_cache_put(s->l2_table_cache, (void **)&l2);
 
     /* Drop our reference to whatever the entries pointed to before */
-    for (i = 0; i < m->nb_clusters; i++) {
+    for (i = 0; i < m->nb_clusters && !m->keep_old; i++) {
         qcow2_free_any_cluster(bs, old[i], QCOW2_DISCARD_OTHER);
     }
     ret = 0;
@@ -480,9 +514,11 @@ void coroutine_fn qcow2_alloc_abort(BlockDriverState *bs, QCowWriteMap *m)
     BDRVQcow2State *s = bs->opaque;
 
     assert(m->alloc);
-    qcow2_free_clusters(bs, m->alloc_host_start,
-                        (uint64_t)m->nb_clusters << s->cluster_bits,
-                        QCOW2_DISCARD_NEVER);
+    if (!m->keep_old) {
+        qcow2_free_clusters(bs, m->alloc_host_start,
+                            (uint64_t)m->nb_clusters << s->cluster_bits,
+                            QCOW2_DISCARD_NEVER);
+    }
     inflight_done(m);
 }
 

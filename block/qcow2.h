@@ -474,13 +474,16 @@ int coroutine_fn qcow2_get_host_offset(BlockDriverState *bs,
 /*
  * Where a write of [offset, offset + bytes) goes.  For an allocating
  * write, @alloc is set: the caller writes the data (with the COW areas
- * around it) to @host_offset, then calls qcow2_alloc_link_l2().
+ * around it) to @host_offset, then calls qcow2_alloc_link_l2().  With
+ * @keep_old, the host clusters are the preallocated zero clusters the
+ * entries had already (nothing was allocated, nothing is freed).
  */
 typedef struct QCowWriteMap {
     uint64_t guest_offset;      /* == offset */
     uint64_t bytes;             /* bytes of the request covered */
     uint64_t host_offset;       /* where guest_offset's data goes */
     bool alloc;
+    bool keep_old;
     /* Allocation only: whole clusters [alloc_guest_start, +nb_clusters) */
     uint64_t alloc_guest_start;
     uint64_t alloc_host_start;
