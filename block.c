@@ -171,7 +171,20 @@ BlockDriver *bdrv_find_protocol(const char *filename,
 
     len = allow_protocol_prefix ? protocol_prefix_len(filename) : 0;
     if (len == 0) {
-        return bdrv_find_format("file");
+        /* Block devices and the like have drivers of their own */
+        BlockDriver *best = NULL;
+        int score, best_score = 0;
+
+        QLIST_FOREACH(drv, &bdrv_drivers, list) {
+            if (drv->bdrv_probe_device) {
+                score = drv->bdrv_probe_device(filename);
+                if (score > best_score) {
+                    best_score = score;
+                    best = drv;
+                }
+            }
+        }
+        return best ? best : bdrv_find_format("file");
     }
     QLIST_FOREACH(drv, &bdrv_drivers, list) {
         if (drv->protocol_name && strlen(drv->protocol_name) == len &&
@@ -873,7 +886,16 @@ static int bdrv_open_driver(BlockDriverState *bs, BlockDriver *drv,
         error_setg_errno(errp, -ret, "Could not refresh total sector count");
         goto fail_close;
     }
-    bdrv_refresh_limits(bs, errp);
+    {
+        Error *local_err = NULL;
+
+        bdrv_refresh_limits(bs, &local_err);
+        if (local_err) {
+            error_propagate(errp, local_err);
+            ret = -EINVAL;
+            goto fail_close;
+        }
+    }
     if (!is_power_of_2(bs->bl.request_alignment)) {
         error_setg(errp, "Driver %s set invalid request alignment %" PRIu32,
                    drv->format_name, bs->bl.request_alignment);

@@ -572,6 +572,14 @@ static void raw_teardown_aio(BDRVRawState *s)
  * Open the file named by the "filename" option.  @device selects the
  * host_device flavour, which requires a character or block device where
  * "file" requires a regular file.
+ *
+ * Options:
+ *   filename=PATH        the file (required; "file:PATH" in filename form)
+ *   aio=MODE             threads (default), native (libaio; needs
+ *                        cache.direct=on) or io_uring; the aio flags of
+ *                        the open flags choose the default
+ *   aio-max-batch=N      accepted for compatibility; batching is automatic
+ *   locking=auto|on|off  QEMU-compatible image locks (auto and on lock)
  */
 static int raw_open_common(BlockDriverState *bs, QDict *options, int flags,
                            bool device, Error **errp)

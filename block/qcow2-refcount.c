@@ -1333,13 +1333,96 @@ static int coroutine_fn check_oflag_copied(BlockDriverState *bs,
     return 0;
 }
 
+/*
+ * Compare the refcounts on disk with the references counted in @rc, and
+ * report (with @fix: repair) every difference
+ */
+static void coroutine_fn compare_refcounts(BlockDriverState *bs,
+                                           BdrvCheckResult *res,
+                                           BdrvCheckMode fix,
+                                           RefcountCheck *rc,
+                                           int64_t nb_clusters,
+                                           int64_t *highest)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t i;
+    int ret;
+
+    for (i = 0; i < MAX(nb_clusters, rc->nb); i++) {
+        uint64_t refcount1, refcount2 = i < rc->nb ? rc->refs[i] : 0;
+        int *num_fixed = NULL;
+
+        ret = qcow2_get_refcount(bs, i, &refcount1);
+        if (ret < 0) {
+            error_printf("Can't get refcount for cluster %" PRId64 ": %s\n",
+                         i, strerror(-ret));
+            res->check_errors++;
+            continue;
+        }
+        if (refcount1 > 0 || refcount2 > 0) {
+            *highest = i;
+        }
+        if (refcount1 == refcount2) {
+            continue;
+        }
+        if (refcount1 > refcount2 && (fix & BDRV_FIX_LEAKS)) {
+            num_fixed = &res->leaks_fixed;
+        } else if (refcount1 < refcount2 && (fix & BDRV_FIX_ERRORS)) {
+            num_fixed = &res->corruptions_fixed;
+        }
+        error_printf("%s cluster %" PRId64 " refcount=%" PRIu64
+                     " reference=%" PRIu64 "\n",
+                     num_fixed ? "Repairing" :
+                     refcount1 < refcount2 ? "ERROR" : "Leaked",
+                     i, refcount1, refcount2);
+        if (num_fixed) {
+            bool decrease = refcount1 > refcount2;
+            uint64_t diff = decrease ? refcount1 - refcount2
+                                     : refcount2 - refcount1;
+            uint64_t table_index = i >> s->refcount_block_bits;
+
+            ret = 0;
+            if (!decrease && refblock_offset(bs, table_index) == 0) {
+                /*
+                 * The block can only go on the first cluster of its range,
+                 * and only if nothing uses that cluster.
+                 */
+                int64_t first = table_index << s->refcount_block_bits;
+
+                if (first < i && first < rc->nb && rc->refs[first] == 0 &&
+                    table_index < s->refcount_table_size) {
+                    ret = create_refblock_at(bs, table_index, first);
+                    rc->refs[first]++;
+                } else {
+                    ret = -EIO;
+                }
+            }
+            if (ret >= 0) {
+                ret = update_refcount(bs, i << s->cluster_bits, 1, diff,
+                                      decrease, QCOW2_DISCARD_ALWAYS);
+            }
+            if (ret >= 0) {
+                (*num_fixed)++;
+                continue;
+            }
+        }
+        if (refcount1 < refcount2) {
+            res->corruptions++;
+        } else {
+            res->leaks++;
+        }
+    }
+
+}
+
 int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
                                        BdrvCheckResult *res,
                                        BdrvCheckMode fix)
 {
     BDRVQcow2State *s = bs->opaque;
     RefcountCheck rc = { .next_contiguous = -1 };
-    int64_t file_len, nb_clusters, i, highest = -1;
+    BdrvCheckResult pre_compare;
+    int64_t file_len, nb_clusters, highest = -1;
     uint32_t k;
     int ret;
 
@@ -1432,70 +1515,15 @@ int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
         }
     }
 
-    /* Compare */
-    for (i = 0; i < MAX(nb_clusters, rc.nb); i++) {
-        uint64_t refcount1, refcount2 = i < rc.nb ? rc.refs[i] : 0;
-        int *num_fixed = NULL;
-
-        ret = qcow2_get_refcount(bs, i, &refcount1);
-        if (ret < 0) {
-            error_printf("Can't get refcount for cluster %" PRId64 ": %s\n",
-                         i, strerror(-ret));
-            res->check_errors++;
-            continue;
-        }
-        if (refcount1 > 0 || refcount2 > 0) {
-            highest = i;
-        }
-        if (refcount1 == refcount2) {
-            continue;
-        }
-        if (refcount1 > refcount2 && (fix & BDRV_FIX_LEAKS)) {
-            num_fixed = &res->leaks_fixed;
-        } else if (refcount1 < refcount2 && (fix & BDRV_FIX_ERRORS)) {
-            num_fixed = &res->corruptions_fixed;
-        }
-        error_printf("%s cluster %" PRId64 " refcount=%" PRIu64
-                     " reference=%" PRIu64 "\n",
-                     num_fixed ? "Repairing" :
-                     refcount1 < refcount2 ? "ERROR" : "Leaked",
-                     i, refcount1, refcount2);
-        if (num_fixed) {
-            bool decrease = refcount1 > refcount2;
-            uint64_t diff = decrease ? refcount1 - refcount2
-                                     : refcount2 - refcount1;
-            uint64_t table_index = i >> s->refcount_block_bits;
-
-            ret = 0;
-            if (!decrease && refblock_offset(bs, table_index) == 0) {
-                /*
-                 * The block can only go on the first cluster of its range,
-                 * and only if nothing uses that cluster.
-                 */
-                int64_t first = table_index << s->refcount_block_bits;
-
-                if (first < i && first < rc.nb && rc.refs[first] == 0 &&
-                    table_index < s->refcount_table_size) {
-                    ret = create_refblock_at(bs, table_index, first);
-                    rc.refs[first]++;
-                } else {
-                    ret = -EIO;
-                }
-            }
-            if (ret >= 0) {
-                ret = update_refcount(bs, i << s->cluster_bits, 1, diff,
-                                      decrease, QCOW2_DISCARD_ALWAYS);
-            }
-            if (ret >= 0) {
-                (*num_fixed)++;
-                continue;
-            }
-        }
-        if (refcount1 < refcount2) {
-            res->corruptions++;
-        } else {
-            res->leaks++;
-        }
+    /*
+     * Compare.  To repair, QEMU reports what it finds first and then
+     * compares again, repairing (and printing that it does)
+     */
+    pre_compare = *res;
+    compare_refcounts(bs, res, 0, &rc, nb_clusters, &highest);
+    if (fix && (res->leaks || res->corruptions)) {
+        *res = pre_compare;
+        compare_refcounts(bs, res, fix, &rc, nb_clusters, &highest);
     }
 
     ret = check_oflag_copied(bs, res, fix);

@@ -32,9 +32,10 @@ LinuxAioState *laio_init(Error **errp);
 /* Unregister and free; no request may be in flight */
 void laio_cleanup(LinuxAioState *s);
 /*
- * Read or write @qiov at @offset of @fd (opened with O_DIRECT; buffers
- * and lengths suitably aligned).  A read that ends early at end of file
- * has its tail zero-filled.  Returns 0 or -errno.
+ * Read or write @qiov at @offset of @fd (normally opened with O_DIRECT,
+ * buffers and lengths then suitably aligned; without it the kernel
+ * completes the request before io_submit() returns).  A read that ends
+ * early at end of file has its tail zero-filled.  Returns 0 or -errno.
  */
 int coroutine_fn laio_co_submit(LinuxAioState *s, int fd, int64_t offset,
                                 QEMUIOVector *qiov, RawAioType type);
