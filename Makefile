@@ -24,8 +24,7 @@ deps:
 # suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 check: deps
 	$(MAKE) all
-	$(MAKE) check-unit check-iotests
-	$(MAKE) check-sanitizers
+	$(MAKE) -k check-unit check-iotests check-sanitizers
 
 check-unit: all
 	meson test -C $(BUILD) --suite unit --print-errorlogs
@@ -33,18 +32,18 @@ check-unit: all
 IOTEST_FORMATS ?= raw qcow2
 
 check-iotests: all
-	cd tests/qemu-iotests && for fmt in $(IOTEST_FORMATS); do \
-	    QEMU_BUILD_DIR=$(abspath $(BUILD)) ./check -$$fmt || exit 1; \
-	done
+	cd tests/qemu-iotests && rc=0; for fmt in $(IOTEST_FORMATS); do \
+	    QEMU_BUILD_DIR=$(abspath $(BUILD)) ./check -$$fmt || rc=1; \
+	done; exit $$rc
 
 check-sanitizers: $(SANBUILD)/build.ninja
 	$(NINJA) -C $(SANBUILD)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    meson test -C $(SANBUILD) --suite unit --print-errorlogs
-	cd tests/qemu-iotests && for fmt in $(IOTEST_FORMATS); do \
+	cd tests/qemu-iotests && rc=0; for fmt in $(IOTEST_FORMATS); do \
 	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	    QEMU_BUILD_DIR=$(abspath $(SANBUILD)) ./check -$$fmt || exit 1; \
-	done
+	    QEMU_BUILD_DIR=$(abspath $(SANBUILD)) ./check -$$fmt || rc=1; \
+	done; exit $$rc
 
 demo: deps
 	$(MAKE) all

@@ -643,27 +643,16 @@ static int coroutine_fn discard_in_l2(BlockDriverState *bs, uint64_t offset,
     uint64_t *l2;
     int l2_index, ret;
     uint64_t i;
-    bool copied;
-    int64_t l2_offset;
 
-    l2_index = offset_to_l2_index(s, offset);
-    nb_clusters = MIN(nb_clusters, (uint64_t)(s->l2_size - l2_index));
-
-    /* No table: everything unallocated; nothing to do unless it must read
-     * as zero over a backing file */
-    l2_offset = l2_table_offset(bs, offset, &copied);
-    if (l2_offset < 0) {
-        return l2_offset;
-    }
-    if (!l2_offset && (full_discard || !bs->backing ||
-                       s->qcow_version < 3)) {
-        return nb_clusters;
-    }
-
+    /*
+     * Like QEMU, this allocates the L2 table if there is none, even when
+     * every cluster is unallocated already: images stay alike
+     */
     ret = get_cluster_table(bs, offset, &l2, &l2_index);
     if (ret < 0) {
         return ret;
     }
+    nb_clusters = MIN(nb_clusters, (uint64_t)(s->l2_size - l2_index));
     for (i = 0; i < nb_clusters; i++) {
         uint64_t old = GUINT64_FROM_BE(l2[l2_index + i]);
         QCow2ClusterType ctype = qcow2_get_cluster_type(s, old);
@@ -813,6 +802,43 @@ int coroutine_fn qcow2_link_data_area(BlockDriverState *bs,
         guest_offset += n << s->cluster_bits;
         host_offset += n << s->cluster_bits;
         nb_clusters -= n;
+    }
+    return 0;
+}
+
+/*
+ * Drop the L1 entries from @new_l1_size on (for shrinking): zero them on
+ * disk, then free their L2 tables.  The table keeps its size, as in QEMU.
+ */
+int coroutine_fn qcow2_shrink_l1_table(BlockDriverState *bs,
+                                       uint64_t new_l1_size)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t i;
+    int ret;
+
+    if (new_l1_size >= (uint64_t)s->l1_size) {
+        return 0;
+    }
+    BLKDBG_EVENT(bs->file, BLKDBG_L1_SHRINK_WRITE_TABLE);
+    ret = bdrv_co_pwrite_zeroes(bs->file,
+                                s->l1_table_offset + new_l1_size * 8,
+                                (s->l1_size - new_l1_size) * 8, 0);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    BLKDBG_EVENT(bs->file, BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS);
+    for (i = new_l1_size; i < (uint64_t)s->l1_size; i++) {
+        uint64_t l2_offset = s->l1_table[i] & L1E_OFFSET_MASK;
+
+        if (l2_offset) {
+            qcow2_free_clusters(bs, l2_offset, s->cluster_size,
+                                QCOW2_DISCARD_ALWAYS);
+        }
+        s->l1_table[i] = 0;
     }
     return 0;
 }

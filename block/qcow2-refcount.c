@@ -696,7 +696,8 @@ int64_t coroutine_fn qcow2_alloc_clusters(BlockDriverState *bs,
     if (ret < 0) {
         return ret;
     }
-    s->free_cluster_index = first_free == index ? index + (int64_t)nb : first_free;
+    s->free_cluster_index = first_free == index ? index + (int64_t)nb
+                                                : first_free;
     return index << s->cluster_bits;
 }
 
@@ -896,6 +897,98 @@ int64_t coroutine_fn qcow2_move_refcount_table(BlockDriverState *bs,
                         ROUND_UP(old_size * sizeof(uint64_t), s->cluster_size),
                         QCOW2_DISCARD_OTHER);
     return table_clusters;
+}
+
+static bool block_is_zero(const uint8_t *buf, size_t len)
+{
+    return len == 0 || (buf[0] == 0 && !memcmp(buf, buf + 1, len - 1));
+}
+
+/*
+ * After shrinking: drop the refcount blocks that count nothing but
+ * themselves (as QEMU does, the whole table is rewritten first)
+ */
+int coroutine_fn qcow2_shrink_reftable(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    g_autofree uint64_t *table = g_try_new0(uint64_t,
+                                            MAX(s->refcount_table_size, 1));
+    uint32_t i;
+    int ret;
+
+    if (!table) {
+        return -ENOMEM;
+    }
+    for (i = 0; i < s->refcount_table_size; i++) {
+        int64_t block_offset = s->refcount_table[i] & REFT_OFFSET_MASK;
+        uint64_t own = UINT64_MAX, own_refcount = 0;
+        bool unused;
+        void *block;
+
+        if (!block_offset) {
+            continue;
+        }
+        ret = qcow2_cache_get(bs, s->refcount_block_cache, block_offset,
+                              &block);
+        if (ret < 0) {
+            return ret;
+        }
+        /* A block in its own range counts itself: that does not count */
+        if ((uint64_t)(block_offset >> s->cluster_bits) >>
+            s->refcount_block_bits == i) {
+            own = (block_offset >> s->cluster_bits) &
+                (s->refcount_block_size - 1);
+            own_refcount = s->get_refcount(block, own);
+            s->set_refcount(block, own, 0);
+        }
+        unused = block_is_zero(block, s->cluster_size);
+        if (own != UINT64_MAX) {
+            s->set_refcount(block, own, own_refcount);
+        }
+        qcow2_cache_put(s->refcount_block_cache, &block);
+        table[i] = unused ? 0 : GUINT64_TO_BE(s->refcount_table[i]);
+    }
+
+    ret = bdrv_co_pwrite_sync(bs->file, s->refcount_table_offset,
+                              (int64_t)s->refcount_table_size * 8, table, 0);
+    /* After a failed write, the table on disk may be anything: forget
+     * the dropped blocks in any case */
+    for (i = 0; i < s->refcount_table_size; i++) {
+        if (s->refcount_table[i] && !table[i]) {
+            if (ret == 0) {
+                ret = qcow2_update_cluster_refcount(
+                    bs, s->refcount_table[i] >> s->cluster_bits, 1, true,
+                    QCOW2_DISCARD_OTHER);
+            }
+            qcow2_cache_discard(s->refcount_block_cache,
+                                s->refcount_table[i] & REFT_OFFSET_MASK);
+            s->refcount_table[i] = 0;
+        }
+    }
+    return ret;
+}
+
+/* Index of the last cluster of the file with a non-zero refcount */
+int64_t coroutine_fn qcow2_get_last_cluster(BlockDriverState *bs,
+                                            int64_t size)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t i;
+
+    for (i = size_to_clusters(s, size) - 1; i >= 0; i--) {
+        uint64_t refcount;
+        int ret = qcow2_get_refcount(bs, i, &refcount);
+
+        if (ret < 0) {
+            return ret;
+        }
+        if (refcount > 0) {
+            return i;
+        }
+    }
+    qcow2_signal_corruption(bs, true, -1, -1, "There are no references in "
+                            "the refcount table");
+    return -EIO;
 }
 
 /* Metadata overlap checks */
@@ -1333,16 +1426,64 @@ static int coroutine_fn check_oflag_copied(BlockDriverState *bs,
     return 0;
 }
 
+/* Count a bitmap table and the data clusters it points to */
+static int coroutine_fn check_bitmap_table(BlockDriverState *bs,
+                                           BdrvCheckResult *res,
+                                           RefcountCheck *rc,
+                                           Qcow2BitmapInfo *bm)
+{
+    BDRVQcow2State *s = bs->opaque;
+    g_autofree uint64_t *table = NULL;
+    uint32_t i;
+    int ret;
+
+    ret = inc_refs(bs, res, rc, bm->table_offset,
+                   (int64_t)bm->table_size * 8);
+    if (ret < 0 || !bm->table_size) {
+        return ret;
+    }
+    table = g_try_new(uint64_t, bm->table_size);
+    if (!table) {
+        res->check_errors++;
+        return -ENOMEM;
+    }
+    ret = bdrv_co_pread(bs->file, bm->table_offset,
+                        (int64_t)bm->table_size * 8, table, 0);
+    if (ret < 0) {
+        res->check_errors++;
+        return ret;
+    }
+    for (i = 0; i < bm->table_size; i++) {
+        uint64_t entry = GUINT64_FROM_BE(table[i]);
+        uint64_t offset = entry & QCOW2_BME_TABLE_OFFSET_MASK;
+
+        /* Bit 0 ("all ones") only goes with no data cluster */
+        if ((entry & QCOW2_BME_TABLE_RESERVED_MASK) ||
+            offset_into_cluster(s, offset) || (offset && (entry & 1))) {
+            res->corruptions++;
+            continue;
+        }
+        if (offset) {
+            ret = inc_refs(bs, res, rc, offset, s->cluster_size);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+    }
+    return 0;
+}
+
 /*
  * Compare the refcounts on disk with the references counted in @rc, and
- * report (with @fix: repair) every difference
+ * report (with @fix: repair) every difference.  A used cluster with
+ * refcount 0 cannot be repaired in place: *rebuild is set instead.
  */
 static void coroutine_fn compare_refcounts(BlockDriverState *bs,
                                            BdrvCheckResult *res,
                                            BdrvCheckMode fix,
                                            RefcountCheck *rc,
                                            int64_t nb_clusters,
-                                           int64_t *highest)
+                                           int64_t *highest, bool *rebuild)
 {
     BDRVQcow2State *s = bs->opaque;
     int64_t i;
@@ -1365,7 +1506,9 @@ static void coroutine_fn compare_refcounts(BlockDriverState *bs,
         if (refcount1 == refcount2) {
             continue;
         }
-        if (refcount1 > refcount2 && (fix & BDRV_FIX_LEAKS)) {
+        if (refcount1 == 0) {
+            *rebuild = true;
+        } else if (refcount1 > refcount2 && (fix & BDRV_FIX_LEAKS)) {
             num_fixed = &res->leaks_fixed;
         } else if (refcount1 < refcount2 && (fix & BDRV_FIX_ERRORS)) {
             num_fixed = &res->corruptions_fixed;
@@ -1377,30 +1520,11 @@ static void coroutine_fn compare_refcounts(BlockDriverState *bs,
                      i, refcount1, refcount2);
         if (num_fixed) {
             bool decrease = refcount1 > refcount2;
-            uint64_t diff = decrease ? refcount1 - refcount2
-                                     : refcount2 - refcount1;
-            uint64_t table_index = i >> s->refcount_block_bits;
 
-            ret = 0;
-            if (!decrease && refblock_offset(bs, table_index) == 0) {
-                /*
-                 * The block can only go on the first cluster of its range,
-                 * and only if nothing uses that cluster.
-                 */
-                int64_t first = table_index << s->refcount_block_bits;
-
-                if (first < i && first < rc->nb && rc->refs[first] == 0 &&
-                    table_index < s->refcount_table_size) {
-                    ret = create_refblock_at(bs, table_index, first);
-                    rc->refs[first]++;
-                } else {
-                    ret = -EIO;
-                }
-            }
-            if (ret >= 0) {
-                ret = update_refcount(bs, i << s->cluster_bits, 1, diff,
-                                      decrease, QCOW2_DISCARD_ALWAYS);
-            }
+            ret = update_refcount(bs, i << s->cluster_bits, 1,
+                                  decrease ? refcount1 - refcount2
+                                           : refcount2 - refcount1,
+                                  decrease, QCOW2_DISCARD_ALWAYS);
             if (ret >= 0) {
                 (*num_fixed)++;
                 continue;
@@ -1412,7 +1536,364 @@ static void coroutine_fn compare_refcounts(BlockDriverState *bs,
             res->leaks++;
         }
     }
+}
 
+/* Extend the file (and @rc) to cover the refcount block at @offset */
+static int coroutine_fn grow_file_for_refblock(BlockDriverState *bs,
+                                               RefcountCheck *rc,
+                                               uint64_t offset,
+                                               int64_t *nb_clusters)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Error *local_err = NULL;
+    int64_t len, new_nb;
+    int ret;
+
+    if (offset > (uint64_t)(INT64_MAX - s->cluster_size)) {
+        return -EINVAL;
+    }
+    ret = bdrv_co_truncate(bs->file, offset + s->cluster_size, false,
+                           PREALLOC_MODE_OFF, 0, &local_err);
+    if (ret < 0) {
+        error_report_err(local_err);
+        return ret;
+    }
+    len = bdrv_getlength(bs->file->bs);
+    if (len < 0) {
+        return len;
+    }
+    new_nb = size_to_clusters(s, len);
+    if (new_nb > rc->nb) {
+        uint64_t *n = g_try_renew(uint64_t, rc->refs, new_nb);
+
+        if (!n) {
+            return -ENOMEM;
+        }
+        memset(n + rc->nb, 0, (new_nb - rc->nb) * sizeof(uint64_t));
+        rc->refs = n;
+        rc->nb = new_nb;
+    }
+    rc->file_len = len;
+    *nb_clusters = MAX(*nb_clusters, new_nb);
+    return (int64_t)(offset >> s->cluster_bits) < *nb_clusters ? 0 : -EINVAL;
+}
+
+/*
+ * Count every reference to a cluster: header, active and snapshot tables,
+ * snapshot table, refcount table and blocks, bitmaps (when valid).  Sets
+ * *rebuild when the refcount structure itself is broken.
+ */
+static int coroutine_fn calculate_refcounts(BlockDriverState *bs,
+                                            BdrvCheckResult *res,
+                                            BdrvCheckMode fix,
+                                            RefcountCheck *rc,
+                                            int64_t *nb_clusters,
+                                            bool *rebuild)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint32_t k;
+    int ret;
+
+    /* Header */
+    ret = inc_refs(bs, res, rc, 0, s->cluster_size);
+    if (ret < 0) {
+        return ret;
+    }
+    /* Active tables */
+    ret = check_l1(bs, res, rc, s->l1_table_offset, s->l1_size, true, fix);
+    if (ret < 0) {
+        return ret;
+    }
+    /* Snapshots */
+    for (k = 0; k < (uint32_t)s->nb_snapshots; k++) {
+        QCowSnapshot *sn = &s->snapshots[k];
+
+        if (offset_into_cluster(s, sn->l1_table_offset)) {
+            error_printf("ERROR snapshot %s (%s) l1_offset=%#" PRIx64 ": "
+                         "L1 table is not cluster aligned; snapshot table "
+                         "entry corrupted\n", sn->id_str, sn->name,
+                         sn->l1_table_offset);
+            res->corruptions++;
+            continue;
+        }
+        ret = check_l1(bs, res, rc, sn->l1_table_offset, sn->l1_size,
+                       false, fix);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    ret = inc_refs(bs, res, rc, s->snapshots_offset, s->snapshots_size);
+    if (ret < 0) {
+        return ret;
+    }
+    /* Refcount structures */
+    ret = inc_refs(bs, res, rc, s->refcount_table_offset,
+                   (int64_t)s->refcount_table_size * 8);
+    if (ret < 0) {
+        return ret;
+    }
+    for (k = 0; k < s->refcount_table_size; k++) {
+        uint64_t offset = s->refcount_table[k] & REFT_OFFSET_MASK;
+        int64_t cluster = offset >> s->cluster_bits;
+
+        if (!offset) {
+            continue;
+        }
+        if (offset_into_cluster(s, offset)) {
+            error_printf("ERROR refcount block %" PRIu32 " is not "
+                         "cluster aligned; refcount table entry "
+                         "corrupted\n", k);
+            res->corruptions++;
+            *rebuild = true;
+            continue;
+        }
+        if (cluster >= *nb_clusters) {
+            error_printf("%s refcount block %" PRIu32 " is outside image\n",
+                         fix & BDRV_FIX_ERRORS ? "Repairing" : "ERROR", k);
+            res->corruptions++;
+            if (fix & BDRV_FIX_ERRORS) {
+                /* As QEMU does: make the file long enough to hold it */
+                ret = grow_file_for_refblock(bs, rc, offset, nb_clusters);
+                if (ret >= 0) {
+                    res->corruptions--;
+                    res->corruptions_fixed++;
+                    ret = inc_refs(bs, res, rc, offset, s->cluster_size);
+                    if (ret < 0) {
+                        return ret;
+                    }
+                    continue;
+                }
+                error_printf("ERROR could not resize image: %s\n",
+                             strerror(-ret));
+            }
+            *rebuild = true;
+            continue;
+        }
+        ret = inc_refs(bs, res, rc, offset, s->cluster_size);
+        if (ret < 0) {
+            return ret;
+        }
+        if (rc->refs[cluster] != 1) {
+            error_printf("ERROR refcount block %" PRIu32 " refcount=%" PRIu64
+                         "\n", k, rc->refs[cluster]);
+            res->corruptions++;
+            *rebuild = true;
+        }
+    }
+    /* Bitmaps: only known for a read-only open, when they are valid */
+    if (s->bitmaps) {
+        ret = inc_refs(bs, res, rc, s->bitmap_directory_offset,
+                       s->bitmap_directory_size);
+        for (k = 0; ret >= 0 && k < s->nb_bitmaps; k++) {
+            ret = check_bitmap_table(bs, res, rc, &s->bitmaps[k]);
+        }
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Allocate @count contiguous clusters free according to @rc (the first
+ * fitting run from *first_free on, growing @rc past the end if needed),
+ * and count them as used.  *first_free moves to the first free cluster
+ * seen.
+ */
+static int64_t rebuild_alloc(BDRVQcow2State *s, RefcountCheck *rc,
+                             int64_t count, int64_t *first_free)
+{
+    int64_t cluster = *first_free, run = 0, i;
+    bool first_gap = true;
+
+    for (; cluster < rc->nb && run < count; cluster++) {
+        if (!rc->refs[cluster]) {
+            run++;
+            if (first_gap) {
+                *first_free = cluster;
+                first_gap = false;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    if (run < count) {
+        int64_t new_nb = cluster + count - run;
+        uint64_t *n = g_try_renew(uint64_t, rc->refs, new_nb);
+
+        if (!n) {
+            return -ENOMEM;
+        }
+        memset(n + rc->nb, 0, (new_nb - rc->nb) * sizeof(uint64_t));
+        rc->refs = n;
+        rc->nb = new_nb;
+        cluster = new_nb;
+        run = count;
+    }
+    cluster -= run;
+    for (i = 0; i < count; i++) {
+        rc->refs[cluster + i] = 1;
+    }
+    return cluster;
+}
+
+/*
+ * Write the refcount blocks for the used clusters in [first, end),
+ * allocating those not in *table yet.  Returns 1 if *table had to grow,
+ * 0 if not, or -errno.
+ */
+static int coroutine_fn rebuild_write_blocks(BlockDriverState *bs,
+                                             RefcountCheck *rc,
+                                             int64_t first, int64_t end,
+                                             uint64_t **table,
+                                             uint32_t *entries)
+{
+    BDRVQcow2State *s = bs->opaque;
+    g_autofree uint8_t *block = g_malloc(s->cluster_size);
+    int64_t first_free = 0, cluster;
+    bool grown = false;
+    int ret;
+
+    for (cluster = first; cluster < end && cluster < rc->nb; cluster++) {
+        int64_t index = cluster >> s->refcount_block_bits;
+        int64_t start = index << s->refcount_block_bits;
+        int64_t offset, j;
+
+        if (!rc->refs[cluster]) {
+            continue;
+        }
+        if (index < *entries && (*table)[index]) {
+            offset = (*table)[index];
+        } else {
+            /* Not into the range of a block written already */
+            first_free = MAX(first_free, start);
+            offset = rebuild_alloc(s, rc, 1, &first_free);
+            if (offset < 0) {
+                error_report("ERROR allocating refblock: %s",
+                             strerror(-offset));
+                return offset;
+            }
+            offset <<= s->cluster_bits;
+            if (index >= *entries) {
+                uint32_t n = ROUND_UP((index + 1) * 8, s->cluster_size) / 8;
+
+                *table = g_renew(uint64_t, *table, n);
+                memset(*table + *entries, 0, (n - *entries) * 8);
+                *entries = n;
+                grown = true;
+            }
+            (*table)[index] = offset;
+        }
+
+        memset(block, 0, s->cluster_size);
+        for (j = 0; j < s->refcount_block_size && start + j < rc->nb; j++) {
+            s->set_refcount(block, j, MIN(rc->refs[start + j],
+                                          s->refcount_max));
+        }
+        ret = qcow2_pre_write_overlap_check(bs, 0, offset, s->cluster_size);
+        if (ret >= 0) {
+            ret = bdrv_co_pwrite(bs->file, offset, s->cluster_size, block,
+                                 0);
+        }
+        if (ret < 0) {
+            error_report("ERROR writing refblock: %s", strerror(-ret));
+            return ret;
+        }
+        cluster = start + s->refcount_block_size - 1;
+    }
+    return grown;
+}
+
+/*
+ * Build a new refcount structure from the references counted in @rc: new
+ * refcount blocks and a new table go into free clusters (by @rc, which
+ * counts the old structure as used, so nothing is overwritten), and the
+ * header is switched to the new table.  The old structure is left to be
+ * freed as leaked clusters.  This is QEMU's placement: blocks and table
+ * each on the first fitting free clusters, the file growing if needed.
+ */
+static int coroutine_fn rebuild_refcount_structure(BlockDriverState *bs,
+                                                   BdrvCheckResult *res,
+                                                   RefcountCheck *rc)
+{
+    BDRVQcow2State *s = bs->opaque;
+    g_autofree uint64_t *table = NULL;
+    g_autofree uint64_t *buf = NULL;
+    uint32_t entries = 0, i;
+    int64_t table_offset = 0, table_clusters = 0;
+    uint8_t hdr[12];
+    int ret;
+
+    qcow2_cache_empty(s->refcount_block_cache);
+
+    ret = rebuild_write_blocks(bs, rc, 0, rc->nb, &table, &entries);
+    /* Allocate the table; its clusters may need a new block, and so on */
+    while (ret > 0) {
+        int64_t first_free = 0;
+
+        if (table_clusters) {
+            /* The table grew: give its old place back */
+            for (i = 0; i < table_clusters; i++) {
+                rc->refs[table_offset + i] = 0;
+            }
+        }
+        table_clusters = size_to_clusters(s, (uint64_t)entries * 8);
+        table_offset = rebuild_alloc(s, rc, table_clusters, &first_free);
+        if (table_offset < 0) {
+            error_report("ERROR allocating reftable: %s",
+                         strerror(-table_offset));
+            ret = table_offset;
+            break;
+        }
+        ret = rebuild_write_blocks(bs, rc, table_offset,
+                                   table_offset + table_clusters, &table,
+                                   &entries);
+    }
+    if (ret < 0) {
+        res->check_errors++;
+        return ret;
+    }
+
+    buf = g_new0(uint64_t, entries);
+    for (i = 0; i < entries; i++) {
+        buf[i] = GUINT64_TO_BE(table[i]);
+    }
+    ret = qcow2_pre_write_overlap_check(bs, 0, table_offset << s->cluster_bits,
+                                        (int64_t)entries * 8);
+    if (ret >= 0) {
+        ret = bdrv_co_pwrite(bs->file, table_offset << s->cluster_bits,
+                             (int64_t)entries * 8, buf, 0);
+    }
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        error_report("ERROR writing reftable: %s", strerror(-ret));
+        res->check_errors++;
+        return ret;
+    }
+    qcow2_st64(hdr, table_offset << s->cluster_bits);
+    qcow2_st32(hdr + 8, table_clusters);
+    ret = qcow2_write_header_field(bs, QCOW2_HDR_REFTABLE_OFFSET, hdr,
+                                   sizeof(hdr));
+    if (ret < 0) {
+        error_report("ERROR setting reftable: %s", strerror(-ret));
+        res->check_errors++;
+        return ret;
+    }
+
+    g_free(s->refcount_table);
+    s->refcount_table = g_steal_pointer(&table);
+    s->refcount_table_offset = table_offset << s->cluster_bits;
+    s->refcount_table_size = entries;
+    s->refcount_table_used = 0;
+    for (i = 0; i < entries; i++) {
+        if (s->refcount_table[i]) {
+            s->refcount_table_used = i + 1;
+        }
+    }
+    s->free_cluster_index = 0;
+    return 0;
 }
 
 int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
@@ -1422,8 +1903,8 @@ int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
     BDRVQcow2State *s = bs->opaque;
     RefcountCheck rc = { .next_contiguous = -1 };
     BdrvCheckResult pre_compare;
-    int64_t file_len, nb_clusters, highest = -1;
-    uint32_t k;
+    int64_t file_len, nb_clusters, highest = 0;
+    bool rebuild = false;
     int ret;
 
     /* Check works on the on-disk state */
@@ -1451,79 +1932,79 @@ int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
     }
 
     res->bfi.total_clusters = size_to_clusters(s, s->size);
-
-    /* Header */
-    ret = inc_refs(bs, res, &rc, 0, s->cluster_size);
+    ret = calculate_refcounts(bs, res, fix, &rc, &nb_clusters, &rebuild);
     if (ret < 0) {
         goto out;
-    }
-    /* Active tables */
-    ret = check_l1(bs, res, &rc, s->l1_table_offset, s->l1_size, true, fix);
-    if (ret < 0) {
-        goto out;
-    }
-    /* Snapshots */
-    for (k = 0; k < (uint32_t)s->nb_snapshots; k++) {
-        QCowSnapshot *sn = &s->snapshots[k];
-
-        if (offset_into_cluster(s, sn->l1_table_offset)) {
-            error_printf("ERROR snapshot %s (%s) l1_offset=%#" PRIx64 ": "
-                         "L1 table is not cluster aligned; snapshot table "
-                         "entry corrupted\n", sn->id_str, sn->name,
-                         sn->l1_table_offset);
-            res->corruptions++;
-            continue;
-        }
-        ret = check_l1(bs, res, &rc, sn->l1_table_offset, sn->l1_size,
-                       false, fix);
-        if (ret < 0) {
-            goto out;
-        }
-    }
-    ret = inc_refs(bs, res, &rc, s->snapshots_offset, s->snapshots_size);
-    if (ret < 0) {
-        goto out;
-    }
-    /* Refcount structures */
-    ret = inc_refs(bs, res, &rc, s->refcount_table_offset,
-                   (int64_t)s->refcount_table_size * 8);
-    if (ret < 0) {
-        goto out;
-    }
-    for (k = 0; k < s->refcount_table_size; k++) {
-        uint64_t offset = s->refcount_table[k] & REFT_OFFSET_MASK;
-
-        if (!offset) {
-            continue;
-        }
-        if (offset_into_cluster(s, offset)) {
-            error_printf("ERROR refcount block %" PRIu32 " is not "
-                         "cluster aligned; refcount table entry "
-                         "corrupted\n", k);
-            res->corruptions++;
-            continue;
-        }
-        if ((int64_t)(offset >> s->cluster_bits) >= nb_clusters) {
-            error_printf("ERROR refcount block %" PRIu32
-                         " is outside image\n", k);
-            res->corruptions++;
-            continue;
-        }
-        ret = inc_refs(bs, res, &rc, offset, s->cluster_size);
-        if (ret < 0) {
-            goto out;
-        }
     }
 
     /*
      * Compare.  To repair, QEMU reports what it finds first and then
-     * compares again, repairing (and printing that it does)
+     * compares again, repairing (and printing that it does).  Clusters in
+     * use with refcount 0 make it rebuild the whole refcount structure.
      */
     pre_compare = *res;
-    compare_refcounts(bs, res, 0, &rc, nb_clusters, &highest);
-    if (fix && (res->leaks || res->corruptions)) {
-        *res = pre_compare;
-        compare_refcounts(bs, res, fix, &rc, nb_clusters, &highest);
+    compare_refcounts(bs, res, 0, &rc, nb_clusters, &highest, &rebuild);
+    if (rebuild && (fix & BDRV_FIX_ERRORS)) {
+        BdrvCheckResult old_res = *res, saved;
+        int fresh_leaks = 0;
+
+        error_printf("Rebuilding refcount structure\n");
+        ret = rebuild_refcount_structure(bs, res, &rc);
+        if (ret < 0) {
+            goto out;
+        }
+        res->corruptions = 0;
+        res->leaks = 0;
+
+        /* The new structure is in place: count the references again */
+        rebuild = false;
+        file_len = bdrv_getlength(bs->file->bs);
+        if (file_len < 0) {
+            res->check_errors++;
+            ret = file_len;
+            goto out;
+        }
+        rc.file_len = file_len;
+        nb_clusters = MAX(nb_clusters,
+                          (int64_t)size_to_clusters(s, file_len));
+        memset(rc.refs, 0, rc.nb * sizeof(uint64_t));
+        ret = calculate_refcounts(bs, res, 0, &rc, &nb_clusters, &rebuild);
+        if (ret < 0) {
+            goto out;
+        }
+        if (fix & BDRV_FIX_LEAKS) {
+            /* The old structure is leaked now: free it */
+            saved = *res;
+            *res = (BdrvCheckResult) { 0 };
+            compare_refcounts(bs, res, BDRV_FIX_LEAKS, &rc, nb_clusters,
+                              &highest, &rebuild);
+            if (rebuild) {
+                error_printf("ERROR rebuilt refcount structure is still "
+                             "broken\n");
+            }
+            /* Leaks the rebuilding made and that stay */
+            fresh_leaks = res->leaks;
+            *res = saved;
+        }
+        if (res->corruptions < old_res.corruptions) {
+            res->corruptions_fixed += old_res.corruptions - res->corruptions;
+        }
+        if (res->leaks < old_res.leaks) {
+            res->leaks_fixed += old_res.leaks - res->leaks;
+        }
+        res->leaks += fresh_leaks;
+    } else if (fix) {
+        if (rebuild) {
+            error_printf("ERROR need to rebuild refcount structures\n");
+            res->check_errors++;
+            ret = -EIO;
+            goto out;
+        }
+        if (res->leaks || res->corruptions) {
+            *res = pre_compare;
+            compare_refcounts(bs, res, fix, &rc, nb_clusters, &highest,
+                              &rebuild);
+        }
     }
 
     ret = check_oflag_copied(bs, res, fix);

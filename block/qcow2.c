@@ -531,6 +531,8 @@ static int coroutine_fn qcow2_read_bitmap_list(BlockDriverState *bs,
             /* Granularity is 512 bytes to 2 GiB (as QEMU checks) */
             break;
         }
+        s->bitmaps[i].table_offset = qcow2_ld64(e);
+        s->bitmaps[i].table_size = qcow2_ld32(e + 8);
         s->bitmaps[i].flags = qcow2_ld32(e + 12);
         s->bitmaps[i].granularity_bits = e[17];
         s->bitmaps[i].name = g_strndup((const char *)e +
@@ -2013,18 +2015,16 @@ static int coroutine_fn qcow2_co_pwritev_compressed(BlockDriverState *bs,
         /*
          * Callers end a compressed stream with an empty request: pad the
          * file to whole sectors, as QEMU does, since the last compressed
-         * cluster may end anywhere.
+         * cluster may end anywhere (the length the core reports is
+         * rounded up to sectors already).
          */
         int64_t len = bdrv_getlength(bs->file->bs);
 
         if (len < 0) {
             return len;
         }
-        if (!QEMU_IS_ALIGNED(len, BDRV_SECTOR_SIZE)) {
-            return bdrv_co_truncate(bs->file, ROUND_UP(len, BDRV_SECTOR_SIZE),
-                                    false, PREALLOC_MODE_OFF, 0, NULL);
-        }
-        return 0;
+        return bdrv_co_truncate(bs->file, len, false, PREALLOC_MODE_OFF, 0,
+                                NULL);
     }
     if (offset_into_cluster(s, offset)) {
         return -EINVAL;
@@ -2176,6 +2176,42 @@ static int coroutine_fn qcow2_prealloc_data_area(BlockDriverState *bs,
     return 0;
 }
 
+/*
+ * Cut the file after its last used cluster (shrinking).  Failing to do
+ * so only wastes space: it is a warning, as in QEMU.
+ */
+static int coroutine_fn qcow2_truncate_tail(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t file_len = bdrv_getlength(bs->file->bs);
+    int64_t last;
+
+    if (file_len < 0) {
+        return file_len;
+    }
+    /* Metadata must not be cut off while still cached */
+    last = qcow2_write_caches(bs);
+    if (last < 0) {
+        return last;
+    }
+    last = qcow2_get_last_cluster(bs, file_len);
+    if (last < 0) {
+        return last;
+    }
+    if ((last + 1) * s->cluster_size < file_len) {
+        Error *local_err = NULL;
+
+        bdrv_co_truncate(bs->file, (last + 1) * s->cluster_size, false,
+                         PREALLOC_MODE_OFF, 0, &local_err);
+        if (local_err) {
+            warn_report("Failed to truncate the tail of the image: %s",
+                        error_get_pretty(local_err));
+            error_free(local_err);
+        }
+    }
+    return 0;
+}
+
 static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
                                           int64_t offset, bool exact,
                                           PreallocMode prealloc,
@@ -2221,6 +2257,23 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Failed to discard cropped "
                              "clusters");
+            goto out;
+        }
+        ret = qcow2_shrink_l1_table(bs, size_to_l1(s, offset));
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to reduce the number of L2 "
+                             "tables");
+            goto out;
+        }
+        ret = qcow2_shrink_reftable(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to discard unused "
+                             "refblocks");
+            goto out;
+        }
+        ret = qcow2_truncate_tail(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to find the last cluster");
             goto out;
         }
     } else {

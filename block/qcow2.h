@@ -164,7 +164,13 @@ typedef struct Qcow2BitmapInfo {
     char *name;
     uint32_t flags;
     uint8_t granularity_bits;
+    uint64_t table_offset;      /* the bitmap table: clusters it uses */
+    uint32_t table_size;        /* entries */
 } Qcow2BitmapInfo;
+
+/* Bitmap table entries: data cluster offset, and "all ones" if none */
+#define QCOW2_BME_TABLE_OFFSET_MASK 0x00fffffffffffe00ULL
+#define QCOW2_BME_TABLE_RESERVED_MASK 0xff000000000001feULL
 
 typedef enum QCow2ClusterType {
     QCOW2_CLUSTER_UNALLOCATED,
@@ -452,6 +458,9 @@ int64_t coroutine_fn qcow2_move_refcount_table(BlockDriverState *bs,
 int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
                                        BdrvCheckResult *res,
                                        BdrvCheckMode fix);
+int coroutine_fn qcow2_shrink_reftable(BlockDriverState *bs);
+int64_t coroutine_fn qcow2_get_last_cluster(BlockDriverState *bs,
+                                            int64_t size);
 /*
  * The first metadata kind (a QCow2MetadataOverlap bit) enabled in
  * s->overlap_check and not in @ign that [offset, offset + size) overlaps;
@@ -466,6 +475,8 @@ int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
 /* qcow2-cluster.c */
 int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs,
                                      uint64_t min_size, bool exact_size);
+int coroutine_fn qcow2_shrink_l1_table(BlockDriverState *bs,
+                                       uint64_t new_l1_size);
 int coroutine_fn qcow2_get_host_offset(BlockDriverState *bs,
                                        uint64_t offset, uint64_t *bytes,
                                        uint64_t *host_offset,
