@@ -463,8 +463,15 @@ int bdrv_open_file_child(const char *filename, QDict *options,
         (BDRV_CHILD_IMAGE | BDRV_CHILD_PRIMARY);
     BdrvChild *child;
 
+    /*
+     * A format sends flushes and honours its own discard policy itself,
+     * so its file always accepts unmap (as in QEMU); a filter's child
+     * follows the parent's setting.
+     */
     child = bdrv_open_child(filename, options, bdref_key, parent, role,
-                            BDRV_O_PROTOCOL, false, errp);
+                            BDRV_O_PROTOCOL |
+                            (parent->drv->is_filter ? 0 : BDRV_O_UNMAP),
+                            false, errp);
     if (!child) {
         return -EINVAL;
     }

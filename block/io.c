@@ -697,6 +697,11 @@ int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
     if (ret < 0) {
         return ret;
     }
+    if (bytes == 0 && (flags & BDRV_REQ_WRITE_COMPRESSED) &&
+        bs->drv->bdrv_co_pwritev_compressed) {
+        /* An empty compressed write lets the format finish its file */
+        return bs->drv->bdrv_co_pwritev_compressed(bs, offset, 0, qiov);
+    }
     if (bytes == 0) {
         return 0;
     }

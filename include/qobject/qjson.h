@@ -6,6 +6,7 @@
 #ifndef QJSON_H
 #define QJSON_H
 
+#include "qapi/error.h"
 #include "qobject/qobject.h"
 
 /* Parse one JSON value; trailing garbage is an error */

@@ -462,6 +462,55 @@ static void test_small_caches(void)
     rmdir(dir);
 }
 
+/*
+ * A lost refcount block leaves every cluster it covered with refcount 0:
+ * repairing rebuilds the whole refcount structure, after which the image
+ * is clean and the data unchanged.
+ */
+static void test_rebuild(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("qcow2-rebuild-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "t.qcow2", NULL);
+    g_autofree uint8_t *buf = g_malloc(256 * KiB);
+    g_autofree uint8_t *rbuf = g_malloc(256 * KiB);
+    static const uint8_t zero[8];
+    BdrvCheckResult res = { 0 };
+    BlockBackend *blk;
+    uint8_t hdr[8];
+    int fd, ret;
+
+    create_image(path, "4M", "cluster_size=4096");
+    blk = blk_new_open(path, NULL, NULL, BDRV_O_RDWR, &error_abort);
+    memset(buf, 0x6b, 256 * KiB);
+    g_assert_cmpint(blk_pwrite(blk, 1 * MiB, 256 * KiB, buf, 0), ==, 0);
+    blk_unref(blk);
+
+    /* Drop the pointer to the first refcount block */
+    fd = open(path, O_RDWR);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, hdr, 8, QCOW2_HDR_REFTABLE_OFFSET), ==, 8);
+    g_assert_cmpint(pwrite(fd, zero, 8, qcow2_ld64(hdr)), ==, 8);
+    close(fd);
+
+    blk = blk_new_open(path, NULL, NULL, BDRV_O_RDWR | BDRV_O_CHECK,
+                       &error_abort);
+    ret = bdrv_check(blk_bs(blk), &res, BDRV_FIX_LEAKS | BDRV_FIX_ERRORS);
+    g_assert_cmpint(ret, ==, 0);
+    g_assert_cmpint(res.corruptions, ==, 0);
+    g_assert_cmpint(res.corruptions_fixed, >, 0);
+    g_assert_cmpint(res.check_errors, ==, 0);
+    memset(&res, 0, sizeof(res));
+    ret = bdrv_check(blk_bs(blk), &res, 0);
+    g_assert_cmpint(ret, ==, 0);
+    g_assert_cmpint(res.corruptions + res.leaks + res.check_errors, ==, 0);
+    g_assert_cmpint(blk_pread(blk, 1 * MiB, 256 * KiB, rbuf, 0), ==, 0);
+    g_assert(memcmp(buf, rbuf, 256 * KiB) == 0);
+    blk_unref(blk);
+
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -477,5 +526,6 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2/specific-info", test_specific_info);
     g_test_add_func("/qcow2/snapshot-list", test_snapshot_list);
     g_test_add_func("/qcow2/small-caches", test_small_caches);
+    g_test_add_func("/qcow2/refcount/rebuild", test_rebuild);
     return g_test_run();
 }
