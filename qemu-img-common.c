@@ -42,20 +42,6 @@ void img_unrecognized_option(const char *option)
     img_error_exit("unrecognized option '%s'", option);
 }
 
-/*
- * The usage text belongs to the dispatcher in qemu-img.c; a subcommand's
- * -h shows the very same text by running the tool again with --help.
- */
-void img_help(void)
-{
-    fflush(stdout);
-    fflush(stderr);
-    execl("/proc/self/exe", "qemu-img", "--help", (char *)NULL);
-    error_report("Could not show the help text: %s", strerror(errno));
-    error_printf("Try 'qemu-img --help' for more information\n");
-    exit(EXIT_FAILURE);
-}
-
 void img_reject_object(const char *optarg)
 {
     error_report("--object is not supported: %s", optarg);

@@ -72,35 +72,13 @@ static const ImgCmd img_cmds[] = {
     { NULL, NULL, NULL },
 };
 
-/* Print a message and the hint to use --help, then exit with status 1 */
-static void QEMU_NORETURN G_GNUC_PRINTF(1, 2) error_exit(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    error_vreport(fmt, ap);
-    va_end(ap);
-    error_printf("Try 'qemu-img --help' for more information\n");
-    exit(EXIT_FAILURE);
-}
-
-static void QEMU_NORETURN missing_argument(const char *option)
-{
-    error_exit("missing argument for option '%s'", option);
-}
-
-static void QEMU_NORETURN unrecognized_option(const char *option)
-{
-    error_exit("unrecognized option '%s'", option);
-}
-
 static void print_format_name(void *opaque, const char *name)
 {
     printf(" %s", name);
 }
 
 /* Print the usage text (QEMU's layout, our commands) and exit */
-static void QEMU_NORETURN help(void)
+void img_help(void)
 {
     const ImgCmd *cmd;
 
@@ -150,138 +128,6 @@ static void QEMU_NORETURN help(void)
     bdrv_iterate_format(print_format_name, NULL);
     printf("\n");
     exit(EXIT_SUCCESS);
-}
-
-/*
- * Parse a size argument ("1M", "512", "1.5G"): the value, or a negative
- * errno after reporting the error.
- */
-static int64_t cvtnum(const char *name, const char *value)
-{
-    uint64_t res;
-    int err;
-
-    err = qemu_strtosz(value, NULL, &res);
-    if (err < 0 && err != -ERANGE) {
-        error_report("Invalid %s specified. You may use "
-                     "k, M, G, T, P or E suffixes for", name);
-        error_report("kilobytes, megabytes, gigabytes, terabytes, "
-                     "petabytes and exabytes.");
-        return err;
-    }
-    if (err == -ERANGE || res > INT64_MAX) {
-        error_report("Invalid %s specified. Must be between 0 and %" PRId64
-                     ".", name, INT64_MAX);
-        return -ERANGE;
-    }
-    return res;
-}
-
-/*
- * An -o argument must be a non-empty list that does not end in a single
- * separating comma (",," is an escaped comma inside a value).
- */
-static bool is_valid_option_list(const char *optarg)
-{
-    size_t len = strlen(optarg);
-    size_t commas = 0;
-
-    if (len == 0) {
-        return false;
-    }
-    while (commas < len && optarg[len - 1 - commas] == ',') {
-        commas++;
-    }
-    return commas % 2 == 0;
-}
-
-/* Join repeated -o arguments with commas */
-static char *accumulate_options(char *options, const char *optarg)
-{
-    char *joined;
-
-    if (!options) {
-        return g_strdup(optarg);
-    }
-    joined = g_strdup_printf("%s,%s", options, optarg);
-    g_free(options);
-    return joined;
-}
-
-/* Whether an option list asks for help: an element "help" or "?" */
-static bool has_help_option(const char *options)
-{
-    const char *p = options;
-
-    while (*p) {
-        g_autoptr(GString) elem = g_string_new(NULL);
-
-        /* One element, with ",," unescaped */
-        while (*p) {
-            if (*p == ',') {
-                if (p[1] != ',') {
-                    break;
-                }
-                p++;
-            }
-            g_string_append_c(elem, *p++);
-        }
-        if (*p == ',') {
-            p++;
-        }
-        if (!strcmp(elem->str, "help") || !strcmp(elem->str, "?")) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* -o help: the create options of @fmt (and of @filename's protocol) */
-static int print_block_option_help(const char *filename, const char *fmt)
-{
-    BlockDriver *drv, *proto_drv;
-    QemuOptsList *create_opts = NULL;
-    Error *local_err = NULL;
-
-    drv = bdrv_find_format(fmt);
-    if (!drv) {
-        error_report("Unknown file format '%s'", fmt);
-        return 1;
-    }
-    if (!drv->create_opts) {
-        error_report("Format driver '%s' does not support image creation",
-                     fmt);
-        return 1;
-    }
-    create_opts = qemu_opts_append(create_opts, drv->create_opts);
-
-    if (filename) {
-        proto_drv = bdrv_find_protocol(filename, true, &local_err);
-        if (!proto_drv) {
-            error_report_err(local_err);
-            qemu_opts_free(create_opts);
-            return 1;
-        }
-        if (!proto_drv->create_opts) {
-            error_report("Protocol driver '%s' does not support image "
-                         "creation", proto_drv->format_name);
-            qemu_opts_free(create_opts);
-            return 1;
-        }
-        create_opts = qemu_opts_append(create_opts, proto_drv->create_opts);
-        printf("Supported options:\n");
-    } else {
-        printf("Supported %s options:\n", fmt);
-    }
-    qemu_opts_print_help(create_opts, false);
-    qemu_opts_free(create_opts);
-
-    if (!filename) {
-        printf("\n"
-               "The protocol level may support further options.\n"
-               "Specify the target filename to include those options.\n");
-    }
-    return 0;
 }
 
 /*
@@ -493,11 +339,11 @@ static int img_create(int argc, char **argv)
                             NULL)) != -1) {
         switch (c) {
         case ':':
-            missing_argument(argv[optind - 1]);
+            img_missing_argument(argv[optind - 1]);
         case '?':
-            unrecognized_option(argv[optind - 1]);
+            img_unrecognized_option(argv[optind - 1]);
         case 'h':
-            help();
+            img_help();
         case 'F':
             base_fmt = optarg;
             break;
@@ -508,11 +354,9 @@ static int img_create(int argc, char **argv)
             fmt = optarg;
             break;
         case 'o':
-            if (!is_valid_option_list(optarg)) {
-                error_report("Invalid option list: %s", optarg);
+            if (!img_accumulate_options(&options, optarg)) {
                 return 1;
             }
-            options = accumulate_options(options, optarg);
             break;
         case 'q':
             quiet = true;
@@ -525,16 +369,16 @@ static int img_create(int argc, char **argv)
 
     /* The filename is optional for -o help (it adds protocol options) */
     filename = optind < argc ? argv[optind] : NULL;
-    if (options && has_help_option(options)) {
-        return print_block_option_help(filename, fmt);
+    if (options && img_has_help_option(options)) {
+        return img_print_option_help(filename, fmt);
     }
     if (optind >= argc) {
-        error_exit("Expecting image file name");
+        img_error_exit("Expecting image file name");
     }
     optind++;
 
     if (optind < argc) {
-        int64_t sval = cvtnum("image size", argv[optind++]);
+        int64_t sval = img_cvtnum("image size", argv[optind++]);
 
         if (sval < 0) {
             return 1;
@@ -542,7 +386,7 @@ static int img_create(int argc, char **argv)
         img_size = sval;
     }
     if (optind != argc) {
-        error_exit("Unexpected argument: %s", argv[optind]);
+        img_error_exit("Unexpected argument: %s", argv[optind]);
     }
 
     if (!img_create_image(filename, fmt, base_filename, base_fmt, options,
@@ -567,7 +411,7 @@ int main(int argc, char **argv)
 
     error_set_progname(argv[0]);
     if (argc < 2) {
-        error_exit("Not enough arguments");
+        img_error_exit("Not enough arguments");
     }
     bdrv_init();
 
@@ -575,18 +419,18 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+:hV", long_options, NULL)) != -1) {
         switch (c) {
         case ':':
-            missing_argument(argv[optind - 1]);
+            img_missing_argument(argv[optind - 1]);
         case '?':
-            unrecognized_option(argv[optind - 1]);
+            img_unrecognized_option(argv[optind - 1]);
         case 'h':
-            help();
+            img_help();
         case 'V':
             printf(QEMU_IMG_VERSION QEMU_IMG_COPYRIGHT);
             return 0;
         }
     }
     if (optind >= argc) {
-        error_exit("Not enough arguments");
+        img_error_exit("Not enough arguments");
     }
 
     /* The command sees its own name as argv[0]; restart getopt for it */
@@ -604,5 +448,5 @@ int main(int argc, char **argv)
             return cmd->handler(argc, argv);
         }
     }
-    error_exit("Command not found: %s", cmdname);
+    img_error_exit("Command not found: %s", cmdname);
 }

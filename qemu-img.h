@@ -57,7 +57,7 @@ int img_bench(int argc, char **argv);
 void QEMU_NORETURN G_GNUC_PRINTF(1, 2) img_error_exit(const char *fmt, ...);
 void QEMU_NORETURN img_missing_argument(const char *option);
 void QEMU_NORETURN img_unrecognized_option(const char *option);
-/* -h/--help of a subcommand: the tool's usage text, exit status 0 */
+/* The usage text (qemu-img.c, which owns the command table); exits 0 */
 void QEMU_NORETURN img_help(void);
 /* --object: objects (secrets, ...) are not supported; exits with 1 */
 void QEMU_NORETURN img_reject_object(const char *optarg);
