@@ -419,6 +419,22 @@ static bool parse_range(char **argv, int64_t *offset, int64_t *bytes,
     return true;
 }
 
+/* OFFSET LENGTH of one request: also no longer than a request may be */
+static bool parse_request_range(char **argv, int64_t *offset,
+                                int64_t *bytes, int *ret)
+{
+    if (!parse_range(argv, offset, bytes, ret)) {
+        return false;
+    }
+    if (*bytes > BDRV_REQUEST_MAX_BYTES) {
+        printf("length cannot exceed %" PRIu64 ", given %s\n",
+               (uint64_t)BDRV_REQUEST_MAX_BYTES, argv[1]);
+        *ret = -EINVAL;
+        return false;
+    }
+    return true;
+}
+
 /*
  * read
  */
@@ -483,13 +499,8 @@ static int read_f(BlockBackend *blk, int argc, char **argv)
         qemuio_command_usage(ct);
         return -EINVAL;
     }
-    if (!parse_range(&argv[optind], &offset, &bytes, &ret)) {
+    if (!parse_request_range(&argv[optind], &offset, &bytes, &ret)) {
         return ret;
-    }
-    if (bytes > BDRV_REQUEST_MAX_BYTES) {
-        printf("length cannot exceed %" PRIu64 ", given %s\n",
-               (uint64_t)BDRV_REQUEST_MAX_BYTES, argv[optind + 1]);
-        return -EINVAL;
     }
     if (!verify && (have_vlen || have_voff)) {
         qemuio_command_usage(ct);
@@ -1092,13 +1103,8 @@ static int discard_f(BlockBackend *blk, int argc, char **argv)
         qemuio_command_usage(ct);
         return -EINVAL;
     }
-    if (!parse_range(&argv[optind], &offset, &bytes, &ret)) {
+    if (!parse_request_range(&argv[optind], &offset, &bytes, &ret)) {
         return ret;
-    }
-    if (bytes > BDRV_REQUEST_MAX_BYTES) {
-        printf("length cannot exceed %" PRIu64 ", given %s\n",
-               (uint64_t)BDRV_REQUEST_MAX_BYTES, argv[optind + 1]);
-        return -EINVAL;
     }
 
     clock_now(&start);
