@@ -975,7 +975,9 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
         return -EINVAL;
     }
 
-    if (s->refcount_order > QCOW2_MAX_REFCOUNT_ORDER) {
+    /* Read as 32 bits: a huge value is negative here, not small */
+    if (s->refcount_order < 0 ||
+        s->refcount_order > QCOW2_MAX_REFCOUNT_ORDER) {
         error_setg(errp, "Reference count entry width too large; may not "
                    "exceed 64 bits");
         return -EINVAL;
