@@ -3,6 +3,8 @@ BUILD ?= build
 SANBUILD ?= build-san
 FUZZBUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
+FUZZ_SEED ?= 1
 NINJA ?= ninja
 
 .PHONY: all deps check check-unit check-iotests check-sanitizers demo bench \
@@ -60,7 +62,8 @@ fuzz:
 	[ -f $(FUZZBUILD)/build.ninja ] || ./configure --builddir=$(FUZZBUILD) \
 	    --cc=clang --extra-meson-args=-Dfuzzing=true
 	$(NINJA) -C $(FUZZBUILD) tests/fuzz/fuzz-image-open
-	tests/fuzz/run $(abspath $(BUILD)) $(abspath $(FUZZBUILD)) $(FUZZ_SECONDS)
+	tests/fuzz/run $(abspath $(BUILD)) $(abspath $(FUZZBUILD)) $(FUZZ_SECONDS) \
+	    $(FUZZ_RUNS) $(FUZZ_SEED)
 
 clean:
 	-$(NINJA) -C $(BUILD) clean
