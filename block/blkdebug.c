@@ -845,6 +845,22 @@ static void blkdebug_corruption_fired(BDRVBlkdebugState *s,
     }
 }
 
+/*
+ * The core promises requests aligned and sized as we asked: assert it, so
+ * that blkdebug doubles as a checker of that contract.
+ */
+static void blkdebug_assert_limits(BDRVBlkdebugState *s, int64_t offset,
+                                   int64_t bytes)
+{
+    if (s->align) {
+        assert(QEMU_IS_ALIGNED(offset, s->align));
+        assert(QEMU_IS_ALIGNED(bytes, s->align));
+    }
+    if (s->max_transfer) {
+        assert(bytes <= (int64_t)s->max_transfer);
+    }
+}
+
 static int coroutine_fn blkdebug_co_preadv(BlockDriverState *bs,
                                            int64_t offset, int64_t bytes,
                                            QEMUIOVector *qiov,
@@ -854,14 +870,7 @@ static int coroutine_fn blkdebug_co_preadv(BlockDriverState *bs,
     BlkdebugRule *rule;
     int err;
 
-    /* The core gives us requests aligned as we asked */
-    if (s->align) {
-        assert(QEMU_IS_ALIGNED(offset, s->align));
-        assert(QEMU_IS_ALIGNED(bytes, s->align));
-    }
-    if (s->max_transfer) {
-        assert(bytes <= (int64_t)s->max_transfer);
-    }
+    blkdebug_assert_limits(s, offset, bytes);
 
     err = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_TYPE_READ);
     if (err) {
@@ -888,13 +897,7 @@ static int coroutine_fn blkdebug_co_pwritev(BlockDriverState *bs,
     BlkdebugRule *rule;
     int err;
 
-    if (s->align) {
-        assert(QEMU_IS_ALIGNED(offset, s->align));
-        assert(QEMU_IS_ALIGNED(bytes, s->align));
-    }
-    if (s->max_transfer) {
-        assert(bytes <= (int64_t)s->max_transfer);
-    }
+    blkdebug_assert_limits(s, offset, bytes);
 
     err = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_TYPE_WRITE);
     if (err) {
