@@ -123,6 +123,17 @@ static void report_size_error(int64_t err, const char *arg)
     }
 }
 
+/* parse_size_arg(), saying what was wrong with @arg on failure */
+static int64_t parse_size_or_report(const char *arg)
+{
+    int64_t value = parse_size_arg(arg);
+
+    if (value < 0) {
+        report_size_error(value, arg);
+    }
+    return value;
+}
+
 /* A fill/verify byte given to -P: 0..255 or -1 (after saying why) */
 static int parse_pattern(const char *arg)
 {
@@ -371,10 +382,9 @@ static void *io_vector_new(BlockBackend *blk, QEMUIOVector *qiov,
     int i;
 
     for (i = 0; i < n; i++) {
-        int64_t len = parse_size_arg(lens[i]);
+        int64_t len = parse_size_or_report(lens[i]);
 
         if (len < 0) {
-            report_size_error(len, lens[i]);
             return NULL;
         }
         if (len > BDRV_REQUEST_MAX_BYTES) {
@@ -404,15 +414,13 @@ static void *io_vector_new(BlockBackend *blk, QEMUIOVector *qiov,
 static bool parse_range(char **argv, int64_t *offset, int64_t *bytes,
                         int *ret)
 {
-    *offset = parse_size_arg(argv[0]);
+    *offset = parse_size_or_report(argv[0]);
     if (*offset < 0) {
-        report_size_error(*offset, argv[0]);
         *ret = *offset;
         return false;
     }
-    *bytes = parse_size_arg(argv[1]);
+    *bytes = parse_size_or_report(argv[1]);
     if (*bytes < 0) {
-        report_size_error(*bytes, argv[1]);
         *ret = *bytes;
         return false;
     }
@@ -460,9 +468,8 @@ static int read_f(BlockBackend *blk, int argc, char **argv)
             break;
         case 'l':
             have_vlen = true;
-            vlen = parse_size_arg(optarg);
+            vlen = parse_size_or_report(optarg);
             if (vlen < 0) {
-                report_size_error(vlen, optarg);
                 return vlen;
             }
             break;
@@ -481,9 +488,8 @@ static int read_f(BlockBackend *blk, int argc, char **argv)
             break;
         case 's':
             have_voff = true;
-            voff = parse_size_arg(optarg);
+            voff = parse_size_or_report(optarg);
             if (voff < 0) {
-                report_size_error(voff, optarg);
                 return voff;
             }
             break;
@@ -592,9 +598,8 @@ static int readv_f(BlockBackend *blk, int argc, char **argv)
         qemuio_command_usage(ct);
         return -EINVAL;
     }
-    offset = parse_size_arg(argv[optind]);
+    offset = parse_size_or_report(argv[optind]);
     if (offset < 0) {
-        report_size_error(offset, argv[optind]);
         return offset;
     }
     optind++;
@@ -668,9 +673,8 @@ static int writev_f(BlockBackend *blk, int argc, char **argv)
         qemuio_command_usage(ct);
         return -EINVAL;
     }
-    offset = parse_size_arg(argv[optind]);
+    offset = parse_size_or_report(argv[optind]);
     if (offset < 0) {
-        report_size_error(offset, argv[optind]);
         return offset;
     }
     optind++;
@@ -944,9 +948,8 @@ static int aio_read_f(BlockBackend *blk, int argc, char **argv)
         qemuio_command_usage(ct);
         return -EINVAL;
     }
-    req->offset = parse_size_arg(argv[optind]);
+    req->offset = parse_size_or_report(argv[optind]);
     if (req->offset < 0) {
-        report_size_error(req->offset, argv[optind]);
         return req->offset;
     }
     optind++;
@@ -1026,17 +1029,15 @@ static int aio_write_f(BlockBackend *blk, int argc, char **argv)
         printf("-u requires -z to be specified\n");
         return -EINVAL;
     }
-    req->offset = parse_size_arg(argv[optind]);
+    req->offset = parse_size_or_report(argv[optind]);
     if (req->offset < 0) {
-        report_size_error(req->offset, argv[optind]);
         return req->offset;
     }
     optind++;
 
     if (zeroes) {
-        req->bytes = parse_size_arg(argv[optind]);
+        req->bytes = parse_size_or_report(argv[optind]);
         if (req->bytes < 0) {
-            report_size_error(req->bytes, argv[optind]);
             return req->bytes;
         }
         started = g_steal_pointer(&req);
@@ -1223,15 +1224,13 @@ static int alloc_f(BlockBackend *blk, int argc, char **argv)
     char where[64];
     int ret;
 
-    start = offset = parse_size_arg(argv[1]);
+    start = offset = parse_size_or_report(argv[1]);
     if (offset < 0) {
-        report_size_error(offset, argv[1]);
         return offset;
     }
     if (argc == 3) {
-        bytes = parse_size_arg(argv[2]);
+        bytes = parse_size_or_report(argv[2]);
         if (bytes < 0) {
-            report_size_error(bytes, argv[2]);
             return bytes;
         }
     } else {
