@@ -446,10 +446,38 @@ static QObject *parse_number(JSONToken *tok)
 
 static QObject *parse_value(JSONParser *p);
 
+/*
+ * After an element of a dict or list: consume ',' (0) or the closing
+ * token @close (1); anything else is an error (-1, reported).
+ */
+static int parse_separator(JSONParser *p, JSONTokenType close,
+                           const char *what)
+{
+    JSONToken *tok = peek_token(p);
+
+    if (tok->type == close) {
+        next_token(p);
+        return 1;
+    }
+    if (tok->type == JSON_COMMA) {
+        next_token(p);
+        return 0;
+    }
+    if (tok->type == JSON_EOI) {
+        parse_error(p, "premature EOI");
+    } else if (tok->type == JSON_ERROR) {
+        lex_error(p, tok);
+    } else {
+        parse_error(p, "expected separator in %s", what);
+    }
+    return -1;
+}
+
 static QObject *parse_object(JSONParser *p)
 {
     QDict *dict = qdict_new();
     JSONToken *tok;
+    int sep;
 
     next_token(p);  /* '{' */
     tok = peek_token(p);
@@ -492,22 +520,13 @@ static QObject *parse_object(JSONParser *p)
         qdict_put_obj(dict, qstring_get_str(key), value);
         qobject_unref(key);
 
-        tok = peek_token(p);
-        if (tok->type == JSON_RCURLY) {
-            next_token(p);
-            return QOBJECT(dict);
-        }
-        if (tok->type != JSON_COMMA) {
-            if (tok->type == JSON_EOI) {
-                parse_error(p, "premature EOI");
-            } else if (tok->type == JSON_ERROR) {
-                lex_error(p, tok);
-            } else {
-                parse_error(p, "expected separator in dict");
-            }
+        sep = parse_separator(p, JSON_RCURLY, "dict");
+        if (sep < 0) {
             goto fail;
         }
-        next_token(p);
+        if (sep > 0) {
+            return QOBJECT(dict);
+        }
     }
 
 fail:
@@ -519,6 +538,7 @@ static QObject *parse_array(JSONParser *p)
 {
     QList *list = qlist_new();
     JSONToken *tok;
+    int sep;
 
     next_token(p);  /* '[' */
     tok = peek_token(p);
@@ -534,22 +554,13 @@ static QObject *parse_array(JSONParser *p)
         }
         qlist_append_obj(list, value);
 
-        tok = peek_token(p);
-        if (tok->type == JSON_RSQUARE) {
-            next_token(p);
-            return QOBJECT(list);
-        }
-        if (tok->type != JSON_COMMA) {
-            if (tok->type == JSON_EOI) {
-                parse_error(p, "premature EOI");
-            } else if (tok->type == JSON_ERROR) {
-                lex_error(p, tok);
-            } else {
-                parse_error(p, "expected separator in list");
-            }
+        sep = parse_separator(p, JSON_RSQUARE, "list");
+        if (sep < 0) {
             goto fail;
         }
-        next_token(p);
+        if (sep > 0) {
+            return QOBJECT(list);
+        }
     }
 
 fail:
