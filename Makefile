@@ -19,8 +19,9 @@ $(BUILD)/build.ninja:
 $(SANBUILD)/build.ninja:
 	./configure --builddir=$(SANBUILD) --enable-sanitizers
 
+# Installs (apt-get, sudo) only what is missing; a no-op otherwise
 deps:
-	scripts/install-deps
+	@scripts/install-deps --check >/dev/null || scripts/install-deps
 
 # Everything: unit tests and iotests on the normal build, then the same
 # suite under AddressSanitizer + UndefinedBehaviorSanitizer.
