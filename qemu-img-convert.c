@@ -21,7 +21,7 @@
 #include "qemu/error-report.h"
 #include "qemu/option.h"
 #include "qapi/error.h"
-#include "block/aio.h"
+#include "qemu/aio.h"
 #include "block/block_int.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "qemu-io.h"
-#include "block/aio.h"
+#include "qemu/aio.h"
 #include "block/block_int.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"

@@ -17,7 +17,7 @@
 #include "qemu/option.h"
 #include "block/block_int.h"
 #include "block/raw-aio.h"
-#include "block/thread-pool.h"
+#include "qemu/thread-pool.h"
 
 #define FILE_OPT_FILENAME           "filename"
 #define FILE_OPT_AIO                "aio"

@@ -10,7 +10,7 @@
  */
 #include "qemu/osdep.h"
 #include "block/block_int.h"
-#include "block/aio.h"
+#include "qemu/aio.h"
 #include "qemu/coroutine.h"
 #include "qemu/iov.h"
 

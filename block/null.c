@@ -8,7 +8,7 @@
 
 #include "qapi/error.h"
 #include "qemu/option.h"
-#include "block/aio.h"
+#include "qemu/aio.h"
 #include "block/block_int.h"
 
 #define NULL_OPT_LATENCY "latency-ns"

@@ -7,7 +7,7 @@
 #define BLOCK_INT_H
 
 #include "block/block.h"
-#include "block/aio.h"
+#include "qemu/aio.h"
 #include "qemu/queue.h"
 
 #define BLOCK_PROBE_BUF_SIZE 2048
