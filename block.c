@@ -1303,16 +1303,9 @@ void bdrv_unref(BlockDriverState *bs)
     }
 }
 
-bool bdrv_any_in_flight(void)
+BlockDriverState *bdrv_next_all_states(BlockDriverState *bs)
 {
-    BlockDriverState *bs;
-
-    QTAILQ_FOREACH(bs, &all_bdrv_states, node_list) {
-        if (bs->in_flight) {
-            return true;
-        }
-    }
-    return false;
+    return bs ? QTAILQ_NEXT(bs, node_list) : QTAILQ_FIRST(&all_bdrv_states);
 }
 
 void bdrv_close_all(void)
@@ -1623,40 +1616,4 @@ bool bdrv_debug_is_suspended(BlockDriverState *bs, const char *tag)
 {
     bs = bdrv_find_debug_node(bs);
     return bs ? bs->drv->bdrv_debug_is_suspended(bs, tag) : false;
-}
-
-/* Buffers */
-
-size_t bdrv_opt_mem_align(BlockDriverState *bs)
-{
-    if (!bs || !bs->drv || !bs->bl.opt_mem_alignment) {
-        return qemu_real_host_page_size();
-    }
-    return bs->bl.opt_mem_alignment;
-}
-
-size_t bdrv_min_mem_align(BlockDriverState *bs)
-{
-    if (!bs || !bs->drv || !bs->bl.min_mem_alignment) {
-        return qemu_real_host_page_size();
-    }
-    return bs->bl.min_mem_alignment;
-}
-
-void *qemu_blockalign(BlockDriverState *bs, size_t size)
-{
-    return qemu_memalign(bdrv_opt_mem_align(bs), size ? size : 1);
-}
-
-void *qemu_blockalign0(BlockDriverState *bs, size_t size)
-{
-    void *p = qemu_blockalign(bs, size);
-
-    memset(p, 0, size);
-    return p;
-}
-
-void *qemu_try_blockalign(BlockDriverState *bs, size_t size)
-{
-    return qemu_try_memalign(bdrv_opt_mem_align(bs), size ? size : 1);
 }

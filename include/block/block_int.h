@@ -347,6 +347,8 @@ char *bdrv_get_full_backing_filename_from_filename(const char *base_path,
 BlockDriver *bdrv_probe_format(const uint8_t *buf, int buf_size,
                                const char *filename);
 
+/* All nodes in creation order: start with NULL, ends with NULL */
+BlockDriverState *bdrv_next_all_states(BlockDriverState *bs);
 /* True while any node has a request in flight (drain) */
 bool bdrv_any_in_flight(void);
 
