@@ -1617,3 +1617,11 @@ bool bdrv_debug_is_suspended(BlockDriverState *bs, const char *tag)
     bs = bdrv_find_debug_node(bs);
     return bs ? bs->drv->bdrv_debug_is_suspended(bs, tag) : false;
 }
+
+bool bdrv_has_zero_init(BlockDriverState *bs)
+{
+    if (!bs->drv || bs->backing) {
+        return false;
+    }
+    return bs->drv->bdrv_has_zero_init && bs->drv->bdrv_has_zero_init(bs);
+}

@@ -562,18 +562,6 @@ static int img_convert_copy(ImgConvertState *s)
     return s->ret;
 }
 
-/*
- * Whether a newly created image reads as zeroes: true for images stored
- * in regular files (the file driver), which start out sparse.
- */
-static bool img_has_zero_init(BlockDriverState *bs)
-{
-    while (bs->drv && !bs->drv->protocol_name && bs->file) {
-        bs = bs->file->bs;
-    }
-    return bs->drv && !strcmp(bs->drv->format_name, "file");
-}
-
 typedef struct ImgConvertOptions {
     const char *fmt;
     const char *out_fmt;
@@ -776,7 +764,7 @@ static int img_convert_open_target(ImgConvertState *s, ImgConvertOptions *o,
 
     if (!s->has_zero_init && s->target_is_new && s->min_sparse &&
         !s->target_has_backing) {
-        s->has_zero_init = img_has_zero_init(out_bs);
+        s->has_zero_init = bdrv_has_zero_init(out_bs);
     }
     return 0;
 }

@@ -163,6 +163,12 @@ int64_t bdrv_get_allocated_file_size(BlockDriverState *bs);
 int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi);
 bool bdrv_is_encrypted(BlockDriverState *bs);
 /*
+ * Whether a newly created @bs reads as zeroes everywhere, so that copying
+ * an image into it may skip zero areas.  False when unsure, and for nodes
+ * with a backing file.
+ */
+bool bdrv_has_zero_init(BlockDriverState *bs);
+/*
  * Internal snapshots of @bs: number of entries stored in *psn_info (g_free
  * it), or -errno (-ENOTSUP if the format has none).
  */

@@ -197,6 +197,12 @@ struct BlockDriver {
     int64_t (*bdrv_getlength)(BlockDriverState *bs);
     int64_t (*bdrv_get_allocated_file_size)(BlockDriverState *bs);
     int (*bdrv_get_info)(BlockDriverState *bs, BlockDriverInfo *bdi);
+    /*
+     * Whether the node, just created, reads as zeroes everywhere (see
+     * bdrv_has_zero_init(); not asked for nodes with a backing file).
+     * Without the hook the answer is false.
+     */
+    bool (*bdrv_has_zero_init)(BlockDriverState *bs);
     /* Set bs->bl; the core first inherits limits from children */
     void (*bdrv_refresh_limits)(BlockDriverState *bs, Error **errp);
     /*
