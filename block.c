@@ -1618,10 +1618,84 @@ bool bdrv_debug_is_suspended(BlockDriverState *bs, const char *tag)
     return bs ? bs->drv->bdrv_debug_is_suspended(bs, tag) : false;
 }
 
+/* Accessors for callers outside the block layer (tools) */
+
+const char *bdrv_driver_name(BlockDriver *drv)
+{
+    return drv->format_name;
+}
+
+QemuOptsList *bdrv_driver_create_opts(BlockDriver *drv)
+{
+    return drv->create_opts;
+}
+
+bool bdrv_driver_supports_compressed_writes(BlockDriver *drv)
+{
+    return drv->bdrv_co_pwritev_compressed;
+}
+
+const char *bdrv_get_protocol_name(BlockDriverState *bs)
+{
+    return bs->drv ? bs->drv->protocol_name : NULL;
+}
+
+const char *bdrv_get_exact_filename(BlockDriverState *bs)
+{
+    return bs->exact_filename;
+}
+
+char *bdrv_dirname(BlockDriverState *bs, Error **errp)
+{
+    const char *slash;
+
+    while (bs->file) {
+        bs = bs->file->bs;
+    }
+    bdrv_refresh_filename(bs);
+    if (!bs->exact_filename[0]) {
+        error_setg(errp, "Cannot generate a base directory for %s nodes",
+                   bs->drv ? bs->drv->format_name : "ejected");
+        return NULL;
+    }
+    slash = strrchr(bs->exact_filename, '/');
+    if (!slash) {
+        return g_strdup("");
+    }
+    return g_strndup(bs->exact_filename, slash - bs->exact_filename + 1);
+}
+
+const char *bdrv_get_backing_file(BlockDriverState *bs)
+{
+    return bs->backing_file;
+}
+
+const char *bdrv_get_backing_format(BlockDriverState *bs)
+{
+    return bs->backing_format;
+}
+
 bool bdrv_has_zero_init(BlockDriverState *bs)
 {
     if (!bs->drv || bs->backing) {
         return false;
     }
     return bs->drv->bdrv_has_zero_init && bs->drv->bdrv_has_zero_init(bs);
+}
+
+void bdrv_dump_info(BlockDriverState *bs, GString *out)
+{
+    for (; bs && bs->drv; bs = bs->file ? bs->file->bs : NULL) {
+        if (bs->drv->bdrv_dump_info) {
+            bs->drv->bdrv_dump_info(bs, out);
+        }
+    }
+}
+
+BlockDriverState *bdrv_skip_filters(BlockDriverState *bs)
+{
+    while (bs && bs->drv && bs->drv->is_filter && bs->file) {
+        bs = bs->file->bs;
+    }
+    return bs;
 }

@@ -22,7 +22,6 @@
 #include "qemu/option.h"
 #include "qapi/error.h"
 #include "qemu/aio.h"
-#include "block/block_int.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"
 
@@ -602,19 +601,21 @@ static int img_convert_create(ImgConvertState *s, ImgConvertOptions *o,
         error_report_err(local_err);
         return -1;
     }
-    if (!drv->create_opts) {
+    if (!bdrv_driver_create_opts(drv)) {
         error_report("Format driver '%s' does not support image creation",
-                     drv->format_name);
+                     bdrv_driver_name(drv));
         return -1;
     }
-    if (!proto_drv->create_opts) {
+    if (!bdrv_driver_create_opts(proto_drv)) {
         error_report("Protocol driver '%s' does not support image creation",
-                     proto_drv->format_name);
+                     bdrv_driver_name(proto_drv));
         return -1;
     }
     *pdrv = drv;
-    *pcreate_opts = qemu_opts_append(*pcreate_opts, drv->create_opts);
-    *pcreate_opts = qemu_opts_append(*pcreate_opts, proto_drv->create_opts);
+    *pcreate_opts = qemu_opts_append(*pcreate_opts,
+                                     bdrv_driver_create_opts(drv));
+    *pcreate_opts = qemu_opts_append(*pcreate_opts,
+                                     bdrv_driver_create_opts(proto_drv));
     *popts = qemu_opts_create(*pcreate_opts, NULL, 0, &error_abort);
 
     if (o->options && !qemu_opts_do_parse(*popts, o->options, NULL,
@@ -662,7 +663,7 @@ static int img_convert_check_target(ImgConvertState *s, BlockDriver *drv,
         return -1;
     }
     if (s->compressed) {
-        if (drv && !drv->bdrv_co_pwritev_compressed) {
+        if (drv && !bdrv_driver_supports_compressed_writes(drv)) {
             error_report("Compression not supported for this file format");
             return -1;
         }
@@ -720,12 +721,13 @@ static int img_convert_open_target(ImgConvertState *s, ImgConvertOptions *o,
     /* A larger buffer when the target prefers larger requests */
     s->buf_sectors = MIN(IMG_CONVERT_MAX_BUF_SECTORS,
                          MAX(s->buf_sectors,
-                             MAX(out_bs->bl.opt_transfer >> BDRV_SECTOR_BITS,
-                                 out_bs->bl.pdiscard_alignment >>
+                             MAX(bdrv_get_opt_transfer(out_bs) >>
+                                 BDRV_SECTOR_BITS,
+                                 bdrv_get_pdiscard_alignment(out_bs) >>
                                  BDRV_SECTOR_BITS)));
     /* Align writes to avoid read-modify-write cycles in the target */
     s->alignment = MAX(pow2floor(s->min_sparse),
-                       DIV_ROUND_UP(out_bs->bl.request_alignment,
+                       DIV_ROUND_UP(bdrv_get_request_alignment(out_bs),
                                     BDRV_SECTOR_SIZE));
     assert(is_power_of_2(s->alignment));
 
@@ -1000,7 +1002,7 @@ int img_convert(int argc, char **argv)
         }
         s.src_sectors[i] = DIV_ROUND_UP(s.src_bytes[i], BDRV_SECTOR_SIZE);
         src_bs = blk_bs(s.src[i]);
-        s.src_alignment[i] = DIV_ROUND_UP(src_bs->bl.request_alignment,
+        s.src_alignment[i] = DIV_ROUND_UP(bdrv_get_request_alignment(src_bs),
                                           (int)BDRV_SECTOR_SIZE);
         if (!bdrv_get_info(src_bs, &bdi)) {
             s.src_alignment[i] = MAX(s.src_alignment[i],

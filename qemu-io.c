@@ -14,7 +14,6 @@
 
 #include "qemu-io.h"
 #include "qemu/aio.h"
-#include "block/block_int.h"
 #include "qemu/error-report.h"
 #include "sysemu/block-backend.h"
 

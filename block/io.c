@@ -78,6 +78,23 @@ void *qemu_try_blockalign(BlockDriverState *bs, size_t size)
     return qemu_try_memalign(bdrv_opt_mem_align(bs), size ? size : 1);
 }
 
+/* Request limits, for callers that size their requests to them */
+
+uint32_t bdrv_get_request_alignment(BlockDriverState *bs)
+{
+    return bs->bl.request_alignment;
+}
+
+uint32_t bdrv_get_opt_transfer(BlockDriverState *bs)
+{
+    return bs->bl.opt_transfer;
+}
+
+uint32_t bdrv_get_pdiscard_alignment(BlockDriverState *bs)
+{
+    return bs->bl.pdiscard_alignment;
+}
+
 static int bdrv_check_request(int64_t offset, int64_t bytes)
 {
     if (offset < 0 || bytes < 0 || offset > BDRV_MAX_LENGTH ||
