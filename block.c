@@ -1303,16 +1303,9 @@ void bdrv_unref(BlockDriverState *bs)
     }
 }
 
-bool bdrv_any_in_flight(void)
+BlockDriverState *bdrv_next_all_states(BlockDriverState *bs)
 {
-    BlockDriverState *bs;
-
-    QTAILQ_FOREACH(bs, &all_bdrv_states, node_list) {
-        if (bs->in_flight) {
-            return true;
-        }
-    }
-    return false;
+    return bs ? QTAILQ_NEXT(bs, node_list) : QTAILQ_FIRST(&all_bdrv_states);
 }
 
 void bdrv_close_all(void)
@@ -1625,38 +1618,84 @@ bool bdrv_debug_is_suspended(BlockDriverState *bs, const char *tag)
     return bs ? bs->drv->bdrv_debug_is_suspended(bs, tag) : false;
 }
 
-/* Buffers */
+/* Accessors for callers outside the block layer (tools) */
 
-size_t bdrv_opt_mem_align(BlockDriverState *bs)
+const char *bdrv_driver_name(BlockDriver *drv)
 {
-    if (!bs || !bs->drv || !bs->bl.opt_mem_alignment) {
-        return qemu_real_host_page_size();
+    return drv->format_name;
+}
+
+QemuOptsList *bdrv_driver_create_opts(BlockDriver *drv)
+{
+    return drv->create_opts;
+}
+
+bool bdrv_driver_supports_compressed_writes(BlockDriver *drv)
+{
+    return drv->bdrv_co_pwritev_compressed;
+}
+
+const char *bdrv_get_protocol_name(BlockDriverState *bs)
+{
+    return bs->drv ? bs->drv->protocol_name : NULL;
+}
+
+const char *bdrv_get_exact_filename(BlockDriverState *bs)
+{
+    return bs->exact_filename;
+}
+
+char *bdrv_dirname(BlockDriverState *bs, Error **errp)
+{
+    const char *slash;
+
+    while (bs->file) {
+        bs = bs->file->bs;
     }
-    return bs->bl.opt_mem_alignment;
-}
-
-size_t bdrv_min_mem_align(BlockDriverState *bs)
-{
-    if (!bs || !bs->drv || !bs->bl.min_mem_alignment) {
-        return qemu_real_host_page_size();
+    bdrv_refresh_filename(bs);
+    if (!bs->exact_filename[0]) {
+        error_setg(errp, "Cannot generate a base directory for %s nodes",
+                   bs->drv ? bs->drv->format_name : "ejected");
+        return NULL;
     }
-    return bs->bl.min_mem_alignment;
+    slash = strrchr(bs->exact_filename, '/');
+    if (!slash) {
+        return g_strdup("");
+    }
+    return g_strndup(bs->exact_filename, slash - bs->exact_filename + 1);
 }
 
-void *qemu_blockalign(BlockDriverState *bs, size_t size)
+const char *bdrv_get_backing_file(BlockDriverState *bs)
 {
-    return qemu_memalign(bdrv_opt_mem_align(bs), size ? size : 1);
+    return bs->backing_file;
 }
 
-void *qemu_blockalign0(BlockDriverState *bs, size_t size)
+const char *bdrv_get_backing_format(BlockDriverState *bs)
 {
-    void *p = qemu_blockalign(bs, size);
-
-    memset(p, 0, size);
-    return p;
+    return bs->backing_format;
 }
 
-void *qemu_try_blockalign(BlockDriverState *bs, size_t size)
+bool bdrv_has_zero_init(BlockDriverState *bs)
 {
-    return qemu_try_memalign(bdrv_opt_mem_align(bs), size ? size : 1);
+    if (!bs->drv || bs->backing) {
+        return false;
+    }
+    return bs->drv->bdrv_has_zero_init && bs->drv->bdrv_has_zero_init(bs);
+}
+
+void bdrv_dump_info(BlockDriverState *bs, GString *out)
+{
+    for (; bs && bs->drv; bs = bs->file ? bs->file->bs : NULL) {
+        if (bs->drv->bdrv_dump_info) {
+            bs->drv->bdrv_dump_info(bs, out);
+        }
+    }
+}
+
+BlockDriverState *bdrv_skip_filters(BlockDriverState *bs)
+{
+    while (bs && bs->drv && bs->drv->is_filter && bs->file) {
+        bs = bs->file->bs;
+    }
+    return bs;
 }

@@ -13,8 +13,7 @@
 #include <time.h>
 
 #include "qemu-io.h"
-#include "block/aio.h"
-#include "block/block_int.h"
+#include "qemu/aio.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "sysemu/block-backend.h"
@@ -1181,15 +1180,16 @@ static int info_f(BlockBackend *blk, int argc, char **argv)
 {
     BlockDriverState *bs = blk_bs(blk);
     BlockDriverInfo bdi = { 0 };
+    g_autoptr(GString) extra = g_string_new(NULL);
     char cluster[64], vmstate[64];
     int ret;
 
     /* A protocol driver used as the top node prints its name twice */
-    if (bs->drv && bs->drv->format_name) {
-        printf("format name: %s\n", bs->drv->format_name);
+    if (bdrv_get_format_name(bs)) {
+        printf("format name: %s\n", bdrv_get_format_name(bs));
     }
-    if (bs->drv && bs->drv->protocol_name) {
-        printf("format name: %s\n", bs->drv->protocol_name);
+    if (bdrv_get_protocol_name(bs)) {
+        printf("format name: %s\n", bdrv_get_protocol_name(bs));
     }
 
     ret = bdrv_get_info(bs, &bdi);
@@ -1202,14 +1202,8 @@ static int info_f(BlockBackend *blk, int argc, char **argv)
     printf("vm state offset: %s\n", vmstate);
 
     /* The node's own extra lines, then those of filters below it */
-    for (; bs && bs->drv; bs = bs->file ? bs->file->bs : NULL) {
-        if (bs->drv->bdrv_dump_info) {
-            g_autoptr(GString) extra = g_string_new(NULL);
-
-            bs->drv->bdrv_dump_info(bs, extra);
-            fputs(extra->str, stdout);
-        }
-    }
+    bdrv_dump_info(bs, extra);
+    fputs(extra->str, stdout);
     return 0;
 }
 

@@ -13,8 +13,7 @@
 #include <signal.h>
 
 #include "qemu-io.h"
-#include "block/aio.h"
-#include "block/block_int.h"
+#include "qemu/aio.h"
 #include "qemu/error-report.h"
 #include "sysemu/block-backend.h"
 

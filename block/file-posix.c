@@ -17,7 +17,7 @@
 #include "qemu/option.h"
 #include "block/block_int.h"
 #include "block/raw-aio.h"
-#include "block/thread-pool.h"
+#include "qemu/thread-pool.h"
 
 #define FILE_OPT_FILENAME           "filename"
 #define FILE_OPT_AIO                "aio"
@@ -1669,6 +1669,15 @@ static int64_t raw_get_allocated_file_size(BlockDriverState *bs)
     return (int64_t)st.st_blocks * 512;
 }
 
+/*
+ * A new regular file is sparse and reads as zeroes; a host device keeps
+ * whatever it held (bdrv_host_device leaves the hook out).
+ */
+static bool raw_has_zero_init(BlockDriverState *bs)
+{
+    return true;
+}
+
 static int raw_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 {
     return 0;
@@ -1794,6 +1803,7 @@ static BlockDriver bdrv_file = {
 
     .bdrv_getlength                 = raw_getlength,
     .bdrv_get_allocated_file_size   = raw_get_allocated_file_size,
+    .bdrv_has_zero_init             = raw_has_zero_init,
     .bdrv_get_info                  = raw_get_info,
     .bdrv_refresh_limits            = raw_refresh_limits,
     .bdrv_refresh_filename          = raw_refresh_filename,

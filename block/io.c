@@ -10,7 +10,7 @@
  */
 #include "qemu/osdep.h"
 #include "block/block_int.h"
-#include "block/aio.h"
+#include "qemu/aio.h"
 #include "qemu/coroutine.h"
 #include "qemu/iov.h"
 
@@ -28,6 +28,71 @@ static void bdrv_dec_in_flight(BlockDriverState *bs)
     bs->in_flight--;
     /* Let a draining aio_poll() notice */
     aio_notify(qemu_get_aio_context());
+}
+
+bool bdrv_any_in_flight(void)
+{
+    BlockDriverState *bs = NULL;
+
+    while ((bs = bdrv_next_all_states(bs))) {
+        if (bs->in_flight) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Buffer alignment (bounce buffers, O_DIRECT) */
+
+size_t bdrv_opt_mem_align(BlockDriverState *bs)
+{
+    if (!bs || !bs->drv || !bs->bl.opt_mem_alignment) {
+        return qemu_real_host_page_size();
+    }
+    return bs->bl.opt_mem_alignment;
+}
+
+size_t bdrv_min_mem_align(BlockDriverState *bs)
+{
+    if (!bs || !bs->drv || !bs->bl.min_mem_alignment) {
+        return qemu_real_host_page_size();
+    }
+    return bs->bl.min_mem_alignment;
+}
+
+void *qemu_blockalign(BlockDriverState *bs, size_t size)
+{
+    return qemu_memalign(bdrv_opt_mem_align(bs), size ? size : 1);
+}
+
+void *qemu_blockalign0(BlockDriverState *bs, size_t size)
+{
+    void *p = qemu_blockalign(bs, size);
+
+    memset(p, 0, size);
+    return p;
+}
+
+void *qemu_try_blockalign(BlockDriverState *bs, size_t size)
+{
+    return qemu_try_memalign(bdrv_opt_mem_align(bs), size ? size : 1);
+}
+
+/* Request limits, for callers that size their requests to them */
+
+uint32_t bdrv_get_request_alignment(BlockDriverState *bs)
+{
+    return bs->bl.request_alignment;
+}
+
+uint32_t bdrv_get_opt_transfer(BlockDriverState *bs)
+{
+    return bs->bl.opt_transfer;
+}
+
+uint32_t bdrv_get_pdiscard_alignment(BlockDriverState *bs)
+{
+    return bs->bl.pdiscard_alignment;
 }
 
 static int bdrv_check_request(int64_t offset, int64_t bytes)

@@ -9,7 +9,7 @@
 
 #include <liburing.h>
 
-#include "block/aio.h"
+#include "qemu/aio.h"
 #include "block/raw-aio.h"
 #include "qemu/queue.h"
 

@@ -10,7 +10,7 @@
 #include <libaio.h>
 #include <sys/eventfd.h>
 
-#include "block/aio.h"
+#include "qemu/aio.h"
 #include "block/raw-aio.h"
 #include "qemu/queue.h"
 

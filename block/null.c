@@ -8,7 +8,7 @@
 
 #include "qapi/error.h"
 #include "qemu/option.h"
-#include "block/aio.h"
+#include "qemu/aio.h"
 #include "block/block_int.h"
 
 #define NULL_OPT_LATENCY "latency-ns"
@@ -170,6 +170,14 @@ static int null_reopen_prepare(BDRVReopenState *state, Error **errp)
     return 0;
 }
 
+/* Reads see zeroes only with read-zeroes; otherwise the buffer as is */
+static bool null_has_zero_init(BlockDriverState *bs)
+{
+    BDRVNullState *s = bs->opaque;
+
+    return s->read_zeroes;
+}
+
 static int64_t null_getlength(BlockDriverState *bs)
 {
     BDRVNullState *s = bs->opaque;
@@ -213,6 +221,7 @@ static BlockDriver bdrv_null_co = {
 
     .bdrv_getlength                 = null_getlength,
     .bdrv_get_allocated_file_size   = null_get_allocated_file_size,
+    .bdrv_has_zero_init             = null_has_zero_init,
     .bdrv_refresh_filename          = null_refresh_filename,
 };
 
@@ -233,6 +242,7 @@ static BlockDriver bdrv_null_aio = {
 
     .bdrv_getlength                 = null_getlength,
     .bdrv_get_allocated_file_size   = null_get_allocated_file_size,
+    .bdrv_has_zero_init             = null_has_zero_init,
     .bdrv_refresh_filename          = null_refresh_filename,
 };
 

@@ -2362,6 +2362,19 @@ static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
     return 0;
 }
 
+/*
+ * A new image reads as zeroes through its empty L2 tables, unless
+ * preallocation pointed clusters at the file: then the file decides.
+ * Preallocation allocates every L2 table, so the first one tells.
+ */
+static bool qcow2_has_zero_init(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    bool preallocated = s->l1_size > 0 && s->l1_table[0];
+
+    return !preallocated || bdrv_has_zero_init(bs->file->bs);
+}
+
 static const char *qcow2_compression_name(BDRVQcow2State *s)
 {
     return s->compression_type == QCOW2_COMPRESSION_TYPE_ZSTD ? "zstd"
@@ -3026,6 +3039,7 @@ static BlockDriver bdrv_qcow2 = {
     .bdrv_getlength             = qcow2_getlength,
     .bdrv_get_allocated_file_size = qcow2_get_allocated_file_size,
     .bdrv_get_info              = qcow2_get_info,
+    .bdrv_has_zero_init         = qcow2_has_zero_init,
     .bdrv_refresh_limits        = qcow2_refresh_limits,
     .bdrv_refresh_filename      = qcow2_refresh_filename,
     .bdrv_get_specific_info     = qcow2_get_specific_info,

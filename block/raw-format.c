@@ -353,6 +353,11 @@ static int raw_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
     return bdrv_get_info(bs->file->bs, bdi);
 }
 
+static bool raw_has_zero_init(BlockDriverState *bs)
+{
+    return bdrv_has_zero_init(bs->file->bs);
+}
+
 static void raw_refresh_limits(BlockDriverState *bs, Error **errp)
 {
     if (bs->probed) {
@@ -404,6 +409,7 @@ static BlockDriver bdrv_raw = {
 
     .bdrv_getlength         = raw_getlength,
     .bdrv_get_info          = raw_get_info,
+    .bdrv_has_zero_init     = raw_has_zero_init,
     .bdrv_refresh_limits    = raw_refresh_limits,
     .bdrv_refresh_filename  = raw_refresh_filename,
 

@@ -18,7 +18,7 @@
 #include <sys/eventfd.h>
 #include <time.h>
 
-#include "block/aio.h"
+#include "qemu/aio.h"
 #include "qemu/coroutine.h"
 
 typedef struct AioHandler {

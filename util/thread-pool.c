@@ -12,8 +12,8 @@
 
 #include "qemu/osdep.h"
 
-#include "block/aio.h"
-#include "block/thread-pool.h"
+#include "qemu/aio.h"
+#include "qemu/thread-pool.h"
 
 #define THREAD_POOL_MAX_WORKERS 64
 /* A worker with nothing to do for this long exits */

@@ -45,6 +45,35 @@ typedef struct BdrvChild BdrvChild;
 
 #define BDRV_O_CACHE_MASK  (BDRV_O_NOCACHE | BDRV_O_NO_FLUSH)
 
+/*
+ * Parse the tools' -t/--cache, aio= and discard= values into open flags
+ * (and write-through for the cache mode): 0, or -1 for an unknown name.
+ */
+int bdrv_parse_cache_mode(const char *mode, int *flags, bool *writethrough);
+int bdrv_parse_aio(const char *mode, int *flags);
+int bdrv_parse_discard_flags(const char *mode, int *flags);
+
+/* Longest single request and longest node, in bytes (whole sectors) */
+#define BDRV_REQUEST_MAX_BYTES (INT32_MAX & ~(int64_t)(BDRV_SECTOR_SIZE - 1))
+#define BDRV_MAX_LENGTH (INT64_MAX & ~(int64_t)(BDRV_SECTOR_SIZE - 1))
+
+/* Creation option names (QemuOpts keys) shared by drivers and qemu-img */
+#define BLOCK_OPT_SIZE              "size"
+#define BLOCK_OPT_BACKING_FILE      "backing_file"
+#define BLOCK_OPT_BACKING_FMT       "backing_fmt"
+#define BLOCK_OPT_CLUSTER_SIZE      "cluster_size"
+#define BLOCK_OPT_PREALLOC          "preallocation"
+#define BLOCK_OPT_COMPAT_LEVEL      "compat"
+#define BLOCK_OPT_LAZY_REFCOUNTS    "lazy_refcounts"
+#define BLOCK_OPT_REFCOUNT_BITS     "refcount_bits"
+#define BLOCK_OPT_ENCRYPT           "encryption"
+#define BLOCK_OPT_ENCRYPT_FORMAT    "encrypt.format"
+#define BLOCK_OPT_DATA_FILE         "data_file"
+#define BLOCK_OPT_DATA_FILE_RAW     "data_file_raw"
+#define BLOCK_OPT_COMPRESSION_TYPE  "compression_type"
+#define BLOCK_OPT_EXTL2             "extended_l2"
+#define BLOCK_OPT_NOCOW             "nocow"
+
 /* Request flags */
 typedef enum {
     BDRV_REQ_COPY_ON_READ   = 0x1,
@@ -130,6 +159,12 @@ BlockDriver *bdrv_find_protocol(const char *filename,
 /* Call @fn for each registered driver's format_name, sorted */
 void bdrv_iterate_format(void (*fn)(void *opaque, const char *name),
                          void *opaque);
+/* A driver's name ("qcow2", "file", ...), as in "driver=" */
+const char *bdrv_driver_name(BlockDriver *drv);
+/* The creation options @drv accepts, or NULL if it cannot create images */
+QemuOptsList *bdrv_driver_create_opts(BlockDriver *drv);
+/* Whether @drv can write compressed clusters (qemu-img convert -c) */
+bool bdrv_driver_supports_compressed_writes(BlockDriver *drv);
 
 /*
  * Open a node from a filename and/or options (takes ownership of
@@ -154,14 +189,38 @@ int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp);
 bool bdrv_is_read_only(BlockDriverState *bs);
 int bdrv_get_flags(BlockDriverState *bs);
 const char *bdrv_get_format_name(BlockDriverState *bs);
+/* The "proto:" prefix of the node's driver, or NULL for a format */
+const char *bdrv_get_protocol_name(BlockDriverState *bs);
 /* The node's filename (refreshed; json:{...} when not expressible) */
 const char *bdrv_get_filename(BlockDriverState *bs);
 void bdrv_refresh_filename(BlockDriverState *bs);
+/* The plain filename as of the last refresh, or "" if there is none */
+const char *bdrv_get_exact_filename(BlockDriverState *bs);
+/*
+ * The directory ("dir/", or "" for the current one) of the file at the
+ * bottom of @bs's primary children, to which relative backing file names
+ * are relative; NULL with errp set if that node has no plain filename.
+ * The caller frees the result.
+ */
+char *bdrv_dirname(BlockDriverState *bs, Error **errp);
+/* Path of @backing relative to the directory of @base_path */
+char *bdrv_get_full_backing_filename_from_filename(const char *base_path,
+                                                   const char *backing,
+                                                   Error **errp);
+/* The backing file name and format recorded in the image, or "" */
+const char *bdrv_get_backing_file(BlockDriverState *bs);
+const char *bdrv_get_backing_format(BlockDriverState *bs);
 int64_t bdrv_getlength(BlockDriverState *bs);
 int64_t bdrv_nb_sectors(BlockDriverState *bs);
 int64_t bdrv_get_allocated_file_size(BlockDriverState *bs);
 int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi);
 bool bdrv_is_encrypted(BlockDriverState *bs);
+/*
+ * Whether a newly created @bs reads as zeroes everywhere, so that copying
+ * an image into it may skip zero areas.  False when unsure, and for nodes
+ * with a backing file.
+ */
+bool bdrv_has_zero_init(BlockDriverState *bs);
 /*
  * Internal snapshots of @bs: number of entries stored in *psn_info (g_free
  * it), or -errno (-ENOTSUP if the format has none).
@@ -169,9 +228,17 @@ bool bdrv_is_encrypted(BlockDriverState *bs);
 int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_info);
 /* See BlockDriver.bdrv_get_specific_info; NULL if none (caller unrefs) */
 QDict *bdrv_get_specific_info(BlockDriverState *bs, Error **errp);
+/*
+ * Append what qemu-io's "info" prints after the common lines: the extra
+ * lines of @bs's driver, then those of the nodes below it through its
+ * primary ("file") children (blkverify's statistics, for example).
+ */
+void bdrv_dump_info(BlockDriverState *bs, GString *out);
 /* Primary data child: file for formats and filters, or NULL */
 BlockDriverState *bdrv_filter_or_cow_bs(BlockDriverState *bs);
 BlockDriverState *bdrv_backing_chain_next(BlockDriverState *bs);
+/* @bs itself, or the first node below it (via "file") that is no filter */
+BlockDriverState *bdrv_skip_filters(BlockDriverState *bs);
 bool bdrv_supports_compressed_writes(BlockDriverState *bs);
 
 /* Image creation (qemu-img create) */
@@ -278,6 +345,16 @@ void *qemu_blockalign0(BlockDriverState *bs, size_t size);
 void *qemu_try_blockalign(BlockDriverState *bs, size_t size);
 size_t bdrv_opt_mem_align(BlockDriverState *bs);
 size_t bdrv_min_mem_align(BlockDriverState *bs);
+
+/*
+ * Request limits of @bs (see BlockLimits in block_int.h): every request
+ * its driver sees is aligned to the request alignment (at least 1 once
+ * the node is open); the optimal transfer and the discard alignment are 0
+ * when the driver has no preference.
+ */
+uint32_t bdrv_get_request_alignment(BlockDriverState *bs);
+uint32_t bdrv_get_opt_transfer(BlockDriverState *bs);
+uint32_t bdrv_get_pdiscard_alignment(BlockDriverState *bs);
 
 /* Debug events raised by drivers (blkdebug acts on them) */
 typedef enum BlkdebugEvent {

@@ -7,29 +7,10 @@
 #define BLOCK_INT_H
 
 #include "block/block.h"
-#include "block/aio.h"
+#include "qemu/aio.h"
 #include "qemu/queue.h"
 
 #define BLOCK_PROBE_BUF_SIZE 2048
-#define BDRV_REQUEST_MAX_BYTES (INT32_MAX & ~(int64_t)(BDRV_SECTOR_SIZE - 1))
-#define BDRV_MAX_LENGTH (INT64_MAX & ~(int64_t)(BDRV_SECTOR_SIZE - 1))
-
-/* Standard option names shared by drivers */
-#define BLOCK_OPT_SIZE              "size"
-#define BLOCK_OPT_BACKING_FILE      "backing_file"
-#define BLOCK_OPT_BACKING_FMT       "backing_fmt"
-#define BLOCK_OPT_CLUSTER_SIZE      "cluster_size"
-#define BLOCK_OPT_PREALLOC          "preallocation"
-#define BLOCK_OPT_COMPAT_LEVEL      "compat"
-#define BLOCK_OPT_LAZY_REFCOUNTS    "lazy_refcounts"
-#define BLOCK_OPT_REFCOUNT_BITS     "refcount_bits"
-#define BLOCK_OPT_ENCRYPT           "encryption"
-#define BLOCK_OPT_ENCRYPT_FORMAT    "encrypt.format"
-#define BLOCK_OPT_DATA_FILE         "data_file"
-#define BLOCK_OPT_DATA_FILE_RAW     "data_file_raw"
-#define BLOCK_OPT_COMPRESSION_TYPE  "compression_type"
-#define BLOCK_OPT_EXTL2             "extended_l2"
-#define BLOCK_OPT_NOCOW             "nocow"
 
 /* What a child is to its parent (QEMU's BdrvChildRole bits) */
 typedef enum BdrvChildRole {
@@ -197,6 +178,12 @@ struct BlockDriver {
     int64_t (*bdrv_getlength)(BlockDriverState *bs);
     int64_t (*bdrv_get_allocated_file_size)(BlockDriverState *bs);
     int (*bdrv_get_info)(BlockDriverState *bs, BlockDriverInfo *bdi);
+    /*
+     * Whether the node, just created, reads as zeroes everywhere (see
+     * bdrv_has_zero_init(); not asked for nodes with a backing file).
+     * Without the hook the answer is false.
+     */
+    bool (*bdrv_has_zero_init)(BlockDriverState *bs);
     /* Set bs->bl; the core first inherits limits from children */
     void (*bdrv_refresh_limits)(BlockDriverState *bs, Error **errp);
     /*
@@ -335,10 +322,6 @@ void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child);
  */
 int bdrv_open_backing_file(BlockDriverState *bs, QDict *parent_options,
                            const char *bdref_key, Error **errp);
-/* Path of @backing relative to the directory of @base_path */
-char *bdrv_get_full_backing_filename_from_filename(const char *base_path,
-                                                   const char *backing,
-                                                   Error **errp);
 
 /*
  * The format whose probe scores @buf highest (raw's probe scores 1, so
@@ -347,6 +330,8 @@ char *bdrv_get_full_backing_filename_from_filename(const char *base_path,
 BlockDriver *bdrv_probe_format(const uint8_t *buf, int buf_size,
                                const char *filename);
 
+/* All nodes in creation order: start with NULL, ends with NULL */
+BlockDriverState *bdrv_next_all_states(BlockDriverState *bs);
 /* True while any node has a request in flight (drain) */
 bool bdrv_any_in_flight(void);
 
@@ -365,12 +350,5 @@ int coroutine_fn bdrv_co_block_status_from_file(BlockDriverState *bs,
 
 /* Create options shared by every protocol/format: size only */
 extern QemuOptsList bdrv_create_opts_simple;
-
-/* Parse "aio=" values; -1 on an unknown mode */
-int bdrv_parse_aio(const char *mode, int *flags);
-/* Parse cache modes ("none", "writeback", ...) into flags */
-int bdrv_parse_cache_mode(const char *mode, int *flags, bool *writethrough);
-/* Parse "discard=" ("ignore"/"off", "unmap"/"on") */
-int bdrv_parse_discard_flags(const char *mode, int *flags);
 
 #endif /* BLOCK_INT_H */

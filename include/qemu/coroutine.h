@@ -42,7 +42,7 @@ bool qemu_coroutine_entered(Coroutine *co);
  * Wake a yielded coroutine.  From outside coroutine context it is entered
  * immediately; from inside another coroutine it is entered once the
  * current coroutine yields or terminates (never nested).  Thread-safe
- * variant: aio_co_schedule() in block/aio.h.
+ * variant: aio_co_schedule() in qemu/aio.h.
  */
 void aio_co_wake(Coroutine *co);
 

@@ -6,7 +6,7 @@
 
 #include "qemu/osdep.h"
 
-#include "block/aio.h"
+#include "qemu/aio.h"
 #include "qemu/coroutine.h"
 
 static AioContext *ctx;

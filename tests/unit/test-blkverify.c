@@ -6,7 +6,7 @@
 #include "qemu/osdep.h"
 #include "block/block_int.h"
 #include "sysemu/block-backend.h"
-#include "block/aio.h"
+#include "qemu/aio.h"
 #include "qemu/iov.h"
 
 #define IMG_SIZE (4 * MiB)

@@ -6,7 +6,7 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/aio.h"
+#include "qemu/aio.h"
 #include "sysemu/block-backend.h"
 #include "block/qcow2.h"
 #include "qobject/qjson.h"

@@ -6,8 +6,8 @@
 
 #include "qemu/osdep.h"
 
-#include "block/aio.h"
-#include "block/thread-pool.h"
+#include "qemu/aio.h"
+#include "qemu/thread-pool.h"
 #include "qemu/coroutine.h"
 
 static GThread *main_thread;

@@ -3,10 +3,10 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
-#ifndef BLOCK_THREAD_POOL_H
-#define BLOCK_THREAD_POOL_H
+#ifndef QEMU_THREAD_POOL_H
+#define QEMU_THREAD_POOL_H
 
-#include "block/aio.h"
+#include "qemu/aio.h"
 
 typedef int ThreadPoolFunc(void *opaque);
 
@@ -20,4 +20,4 @@ int coroutine_fn thread_pool_submit_co(ThreadPoolFunc *func, void *arg);
 /* Number of live worker threads (for tests) */
 int thread_pool_worker_count(void);
 
-#endif /* BLOCK_THREAD_POOL_H */
+#endif /* QEMU_THREAD_POOL_H */

@@ -17,7 +17,6 @@
 #include "qemu/error-report.h"
 #include "qapi/error.h"
 #include "qobject/qdict.h"
-#include "block/block_int.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"
 

@@ -21,8 +21,7 @@
 #include "qemu/error-report.h"
 #include "qemu/option.h"
 #include "qapi/error.h"
-#include "block/aio.h"
-#include "block/block_int.h"
+#include "qemu/aio.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"
 
@@ -562,18 +561,6 @@ static int img_convert_copy(ImgConvertState *s)
     return s->ret;
 }
 
-/*
- * Whether a newly created image reads as zeroes: true for images stored
- * in regular files (the file driver), which start out sparse.
- */
-static bool img_has_zero_init(BlockDriverState *bs)
-{
-    while (bs->drv && !bs->drv->protocol_name && bs->file) {
-        bs = bs->file->bs;
-    }
-    return bs->drv && !strcmp(bs->drv->format_name, "file");
-}
-
 typedef struct ImgConvertOptions {
     const char *fmt;
     const char *out_fmt;
@@ -590,16 +577,20 @@ typedef struct ImgConvertOptions {
     bool force_share;
     bool copy_range;
     bool explicit_min_sparse;
+    int src_flags;              /* from -T */
+    bool src_writethrough;
 } ImgConvertOptions;
 
 /*
- * Create the target (unless -n) with the format's and the protocol's
- * create options, the source size and the backing file.  On success
- * *@popts holds the options the image was created with.
+ * The target's creation options: the format's and the protocol's, with
+ * -o, the source size and the backing file applied.  On success *@pdrv is
+ * the format and *@popts holds the options to create the image with.
  */
-static int img_convert_create(ImgConvertState *s, ImgConvertOptions *o,
-                              const char *out_filename, BlockDriver **pdrv,
-                              QemuOptsList **pcreate_opts, QemuOpts **popts)
+static int img_convert_create_opts(ImgConvertState *s, ImgConvertOptions *o,
+                                   const char *out_filename,
+                                   BlockDriver **pdrv,
+                                   QemuOptsList **pcreate_opts,
+                                   QemuOpts **popts)
 {
     BlockDriver *drv, *proto_drv;
     Error *local_err = NULL;
@@ -614,19 +605,21 @@ static int img_convert_create(ImgConvertState *s, ImgConvertOptions *o,
         error_report_err(local_err);
         return -1;
     }
-    if (!drv->create_opts) {
+    if (!bdrv_driver_create_opts(drv)) {
         error_report("Format driver '%s' does not support image creation",
-                     drv->format_name);
+                     bdrv_driver_name(drv));
         return -1;
     }
-    if (!proto_drv->create_opts) {
+    if (!bdrv_driver_create_opts(proto_drv)) {
         error_report("Protocol driver '%s' does not support image creation",
-                     proto_drv->format_name);
+                     bdrv_driver_name(proto_drv));
         return -1;
     }
     *pdrv = drv;
-    *pcreate_opts = qemu_opts_append(*pcreate_opts, drv->create_opts);
-    *pcreate_opts = qemu_opts_append(*pcreate_opts, proto_drv->create_opts);
+    *pcreate_opts = qemu_opts_append(*pcreate_opts,
+                                     bdrv_driver_create_opts(drv));
+    *pcreate_opts = qemu_opts_append(*pcreate_opts,
+                                     bdrv_driver_create_opts(proto_drv));
     *popts = qemu_opts_create(*pcreate_opts, NULL, 0, &error_abort);
 
     if (o->options && !qemu_opts_do_parse(*popts, o->options, NULL,
@@ -674,7 +667,7 @@ static int img_convert_check_target(ImgConvertState *s, BlockDriver *drv,
         return -1;
     }
     if (s->compressed) {
-        if (drv && !drv->bdrv_co_pwritev_compressed) {
+        if (drv && !bdrv_driver_supports_compressed_writes(drv)) {
             error_report("Compression not supported for this file format");
             return -1;
         }
@@ -732,12 +725,13 @@ static int img_convert_open_target(ImgConvertState *s, ImgConvertOptions *o,
     /* A larger buffer when the target prefers larger requests */
     s->buf_sectors = MIN(IMG_CONVERT_MAX_BUF_SECTORS,
                          MAX(s->buf_sectors,
-                             MAX(out_bs->bl.opt_transfer >> BDRV_SECTOR_BITS,
-                                 out_bs->bl.pdiscard_alignment >>
+                             MAX(bdrv_get_opt_transfer(out_bs) >>
+                                 BDRV_SECTOR_BITS,
+                                 bdrv_get_pdiscard_alignment(out_bs) >>
                                  BDRV_SECTOR_BITS)));
     /* Align writes to avoid read-modify-write cycles in the target */
     s->alignment = MAX(pow2floor(s->min_sparse),
-                       DIV_ROUND_UP(out_bs->bl.request_alignment,
+                       DIV_ROUND_UP(bdrv_get_request_alignment(out_bs),
                                     BDRV_SECTOR_SIZE));
     assert(is_power_of_2(s->alignment));
 
@@ -776,12 +770,14 @@ static int img_convert_open_target(ImgConvertState *s, ImgConvertOptions *o,
 
     if (!s->has_zero_init && s->target_is_new && s->min_sparse &&
         !s->target_has_backing) {
-        s->has_zero_init = img_has_zero_init(out_bs);
+        s->has_zero_init = bdrv_has_zero_init(out_bs);
     }
     return 0;
 }
 
-int img_convert(int argc, char **argv)
+/* Parse the command line into @s and @o; -1 after reporting an error */
+static int img_convert_parse_args(int argc, char **argv, ImgConvertState *s,
+                                  ImgConvertOptions *o)
 {
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
@@ -794,6 +790,274 @@ int img_convert(int argc, char **argv)
         { "target-is-zero", no_argument, NULL, IMG_OPT_TARGET_IS_ZERO },
         { NULL, 0, NULL, 0 }
     };
+    int c;
+
+    while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
+                            long_options, NULL)) != -1) {
+        switch (c) {
+        case ':':
+            img_missing_argument(argv[optind - 1]);
+        case '?':
+            img_unrecognized_option(argv[optind - 1]);
+        case 'h':
+            img_help();
+        case 'f':
+            o->fmt = optarg;
+            break;
+        case 'O':
+            o->out_fmt = optarg;
+            break;
+        case 'B':
+            o->out_baseimg = optarg;
+            break;
+        case 'C':
+            o->copy_range = true;
+            break;
+        case 'c':
+            s->compressed = true;
+            break;
+        case 'F':
+            o->backing_fmt = optarg;
+            break;
+        case 'o':
+            if (!img_accumulate_options(&o->options, optarg)) {
+                return -1;
+            }
+            break;
+        case 'l':
+            o->snapshot_name = optarg;
+            break;
+        case 'S': {
+            int64_t sval = img_cvtnum("buffer size for sparse output",
+                                      optarg);
+
+            if (sval < 0) {
+                return -1;
+            }
+            if (!QEMU_IS_ALIGNED(sval, BDRV_SECTOR_SIZE) ||
+                (sval >> BDRV_SECTOR_BITS) > IMG_CONVERT_MAX_BUF_SECTORS) {
+                error_report("Invalid buffer size for sparse output "
+                             "specified. Valid sizes are multiples of %llu "
+                             "up to %" PRId64 ". Select 0 to disable sparse "
+                             "detection (fully allocates output).",
+                             BDRV_SECTOR_SIZE,
+                             IMG_CONVERT_MAX_BUF_SECTORS << BDRV_SECTOR_BITS);
+                return -1;
+            }
+            s->min_sparse = sval >> BDRV_SECTOR_BITS;
+            o->explicit_min_sparse = true;
+            break;
+        }
+        case 'p':
+            o->progress = true;
+            break;
+        case 't':
+            o->cache = optarg;
+            break;
+        case 'T':
+            o->src_cache = optarg;
+            break;
+        case 'q':
+            s->quiet = true;
+            break;
+        case 'n':
+            o->skip_create = true;
+            break;
+        case 'm': {
+            int64_t num;
+
+            if (qemu_strtoi64(optarg, NULL, 0, &num) < 0 || num < 1 ||
+                num > IMG_CONVERT_MAX_COROUTINES) {
+                error_report("Invalid number of coroutines. Allowed number "
+                             "of coroutines is between 1 and %d",
+                             IMG_CONVERT_MAX_COROUTINES);
+                return -1;
+            }
+            s->num_coroutines = num;
+            break;
+        }
+        case 'W':
+            s->wr_in_order = false;
+            break;
+        case 'U':
+            o->force_share = true;
+            break;
+        case 'r': {
+            int64_t rate = img_cvtnum("rate limit", optarg);
+
+            if (rate < 0) {
+                return -1;
+            }
+            s->rate_limit = rate;
+            break;
+        }
+        case IMG_OPT_OBJECT:
+            img_reject_object(optarg);
+        case IMG_OPT_IMAGE_OPTS:
+            o->image_opts = true;
+            break;
+        case IMG_OPT_SALVAGE:
+            s->salvage = true;
+            break;
+        case IMG_OPT_TARGET_IMAGE_OPTS:
+            o->tgt_image_opts = true;
+            break;
+        case IMG_OPT_TARGET_IS_ZERO:
+            /* The target is known to read as zeroes */
+            s->has_zero_init = true;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Reject options that contradict each other; default the format to raw */
+static int img_convert_check_args(ImgConvertState *s, ImgConvertOptions *o)
+{
+    if (!o->out_fmt && !o->tgt_image_opts) {
+        o->out_fmt = "raw";
+    }
+    if (s->compressed && o->copy_range) {
+        error_report("Cannot enable copy offloading when -c is used");
+        return -1;
+    }
+    if (o->explicit_min_sparse && o->copy_range) {
+        error_report("Cannot enable copy offloading when -S is used");
+        return -1;
+    }
+    if (o->copy_range && s->salvage) {
+        error_report("Cannot use copy offloading in salvaging mode");
+        return -1;
+    }
+    if (o->tgt_image_opts && !o->skip_create) {
+        error_report("--target-image-opts requires use of -n flag");
+        return -1;
+    }
+    if (o->skip_create && o->options) {
+        error_report("-o has no effect when skipping image creation");
+        return -1;
+    }
+    if (s->has_zero_init && !o->skip_create) {
+        error_report("--target-is-zero requires use of -n flag");
+        return -1;
+    }
+    return 0;
+}
+
+/* Open the sources and add up their sizes; learn their alignments */
+static int img_convert_open_sources(ImgConvertState *s,
+                                    ImgConvertOptions *o, char **names)
+{
+    int i;
+
+    s->src = g_new0(BlockBackend *, s->src_num);
+    s->src_name = g_new0(const char *, s->src_num);
+    s->src_sectors = g_new0(int64_t, s->src_num);
+    s->src_bytes = g_new0(int64_t, s->src_num);
+    s->src_alignment = g_new0(int, s->src_num);
+    for (i = 0; i < s->src_num; i++) {
+        BlockDriverState *src_bs;
+        BlockDriverInfo bdi;
+
+        s->src_name[i] = names[i];
+        s->src[i] = img_open(o->image_opts, s->src_name[i], o->fmt,
+                             o->src_flags, o->src_writethrough, s->quiet,
+                             o->force_share);
+        if (!s->src[i]) {
+            return -1;
+        }
+        s->src_bytes[i] = blk_getlength(s->src[i]);
+        if (s->src_bytes[i] < 0) {
+            error_report("Could not get size of %s: %s", s->src_name[i],
+                         strerror(-s->src_bytes[i]));
+            return -1;
+        }
+        s->src_sectors[i] = DIV_ROUND_UP(s->src_bytes[i], BDRV_SECTOR_SIZE);
+        src_bs = blk_bs(s->src[i]);
+        s->src_alignment[i] =
+            DIV_ROUND_UP(bdrv_get_request_alignment(src_bs),
+                         (int)BDRV_SECTOR_SIZE);
+        if (!bdrv_get_info(src_bs, &bdi)) {
+            s->src_alignment[i] = MAX(s->src_alignment[i],
+                                      bdi.cluster_size /
+                                      (int)BDRV_SECTOR_SIZE);
+        }
+        s->total_sectors += s->src_sectors[i];
+    }
+
+    if (o->snapshot_name) {
+        /* No driver here can load internal snapshots */
+        error_report("Failed to load snapshot: Block format '%s' used by "
+                     "device '' does not support temporarily loading "
+                     "internal snapshots",
+                     bdrv_get_format_name(blk_bs(s->src[0])));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Unless -n: build the target's creation options and create it.  Either
+ * way, check the target options that depend on each other.  *@pdrv and
+ * *@popts stay NULL with -n.
+ */
+static int img_convert_make_target(ImgConvertState *s, ImgConvertOptions *o,
+                                   const char *out_filename,
+                                   BlockDriver **pdrv,
+                                   QemuOptsList **pcreate_opts,
+                                   QemuOpts **popts)
+{
+    Error *local_err = NULL;
+    int ret;
+
+    if (!o->skip_create) {
+        ret = img_convert_create_opts(s, o, out_filename, pdrv,
+                                      pcreate_opts, popts);
+        if (ret < 0) {
+            return ret;
+        }
+        /* -o backing_file=... counts as -B */
+        if (qemu_opt_get(*popts, BLOCK_OPT_BACKING_FILE)) {
+            o->out_baseimg = qemu_opt_get(*popts, BLOCK_OPT_BACKING_FILE);
+        }
+    }
+    s->target_has_backing = o->out_baseimg != NULL;
+    ret = img_convert_check_target(s, *pdrv, *popts);
+    if (ret < 0) {
+        return ret;
+    }
+
+    if (!o->skip_create) {
+        ret = bdrv_create(*pdrv, out_filename, *popts, &local_err);
+        if (ret < 0) {
+            error_prepend(&local_err, "%s: error while converting %s: ",
+                          out_filename, o->out_fmt);
+            error_report_err(local_err);
+            return ret;
+        }
+    }
+    s->target_is_new = !o->skip_create;
+    return 0;
+}
+
+/* Drop the images and what was allocated per source */
+static void img_convert_close(ImgConvertState *s)
+{
+    int i;
+
+    blk_unref(s->target);
+    for (i = 0; s->src && i < s->src_num; i++) {
+        blk_unref(s->src[i]);
+    }
+    g_free(s->src);
+    g_free(s->src_name);
+    g_free(s->src_sectors);
+    g_free(s->src_bytes);
+    g_free(s->src_alignment);
+}
+
+int img_convert(int argc, char **argv)
+{
     ImgConvertState s = {
         .min_sparse = 8,    /* 4 KiB */
         .buf_sectors = IMG_CONVERT_BUF_SECTORS,
@@ -808,154 +1072,10 @@ int img_convert(int argc, char **argv)
     QemuOpts *opts = NULL;
     BlockDriver *drv = NULL;
     const char *out_filename;
-    Error *local_err = NULL;
-    bool src_writethrough;
-    int src_flags = 0;
     int ret = -EINVAL;
-    int i, c;
 
-    while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
-                            long_options, NULL)) != -1) {
-        switch (c) {
-        case ':':
-            img_missing_argument(argv[optind - 1]);
-        case '?':
-            img_unrecognized_option(argv[optind - 1]);
-        case 'h':
-            img_help();
-        case 'f':
-            o.fmt = optarg;
-            break;
-        case 'O':
-            o.out_fmt = optarg;
-            break;
-        case 'B':
-            o.out_baseimg = optarg;
-            break;
-        case 'C':
-            o.copy_range = true;
-            break;
-        case 'c':
-            s.compressed = true;
-            break;
-        case 'F':
-            o.backing_fmt = optarg;
-            break;
-        case 'o':
-            if (!img_accumulate_options(&o.options, optarg)) {
-                goto fail_getopt;
-            }
-            break;
-        case 'l':
-            o.snapshot_name = optarg;
-            break;
-        case 'S': {
-            int64_t sval = img_cvtnum("buffer size for sparse output",
-                                      optarg);
-
-            if (sval < 0) {
-                goto fail_getopt;
-            }
-            if (!QEMU_IS_ALIGNED(sval, BDRV_SECTOR_SIZE) ||
-                (sval >> BDRV_SECTOR_BITS) > IMG_CONVERT_MAX_BUF_SECTORS) {
-                error_report("Invalid buffer size for sparse output "
-                             "specified. Valid sizes are multiples of %llu "
-                             "up to %" PRId64 ". Select 0 to disable sparse "
-                             "detection (fully allocates output).",
-                             BDRV_SECTOR_SIZE,
-                             IMG_CONVERT_MAX_BUF_SECTORS << BDRV_SECTOR_BITS);
-                goto fail_getopt;
-            }
-            s.min_sparse = sval >> BDRV_SECTOR_BITS;
-            o.explicit_min_sparse = true;
-            break;
-        }
-        case 'p':
-            o.progress = true;
-            break;
-        case 't':
-            o.cache = optarg;
-            break;
-        case 'T':
-            o.src_cache = optarg;
-            break;
-        case 'q':
-            s.quiet = true;
-            break;
-        case 'n':
-            o.skip_create = true;
-            break;
-        case 'm': {
-            int64_t num;
-
-            if (qemu_strtoi64(optarg, NULL, 0, &num) < 0 || num < 1 ||
-                num > IMG_CONVERT_MAX_COROUTINES) {
-                error_report("Invalid number of coroutines. Allowed number "
-                             "of coroutines is between 1 and %d",
-                             IMG_CONVERT_MAX_COROUTINES);
-                goto fail_getopt;
-            }
-            s.num_coroutines = num;
-            break;
-        }
-        case 'W':
-            s.wr_in_order = false;
-            break;
-        case 'U':
-            o.force_share = true;
-            break;
-        case 'r': {
-            int64_t rate = img_cvtnum("rate limit", optarg);
-
-            if (rate < 0) {
-                goto fail_getopt;
-            }
-            s.rate_limit = rate;
-            break;
-        }
-        case IMG_OPT_OBJECT:
-            img_reject_object(optarg);
-        case IMG_OPT_IMAGE_OPTS:
-            o.image_opts = true;
-            break;
-        case IMG_OPT_SALVAGE:
-            s.salvage = true;
-            break;
-        case IMG_OPT_TARGET_IMAGE_OPTS:
-            o.tgt_image_opts = true;
-            break;
-        case IMG_OPT_TARGET_IS_ZERO:
-            /* The target is known to read as zeroes */
-            s.has_zero_init = true;
-            break;
-        }
-    }
-
-    if (!o.out_fmt && !o.tgt_image_opts) {
-        o.out_fmt = "raw";
-    }
-    if (s.compressed && o.copy_range) {
-        error_report("Cannot enable copy offloading when -c is used");
-        goto fail_getopt;
-    }
-    if (o.explicit_min_sparse && o.copy_range) {
-        error_report("Cannot enable copy offloading when -S is used");
-        goto fail_getopt;
-    }
-    if (o.copy_range && s.salvage) {
-        error_report("Cannot use copy offloading in salvaging mode");
-        goto fail_getopt;
-    }
-    if (o.tgt_image_opts && !o.skip_create) {
-        error_report("--target-image-opts requires use of -n flag");
-        goto fail_getopt;
-    }
-    if (o.skip_create && o.options) {
-        error_report("-o has no effect when skipping image creation");
-        goto fail_getopt;
-    }
-    if (s.has_zero_init && !o.skip_create) {
-        error_report("--target-is-zero requires use of -n flag");
+    if (img_convert_parse_args(argc, argv, &s, &o) < 0 ||
+        img_convert_check_args(&s, &o) < 0) {
         goto fail_getopt;
     }
 
@@ -974,8 +1094,8 @@ int img_convert(int argc, char **argv)
         error_report("Must specify image file name");
         goto fail_getopt;
     }
-    if (bdrv_parse_cache_mode(o.src_cache, &src_flags,
-                              &src_writethrough) < 0) {
+    if (bdrv_parse_cache_mode(o.src_cache, &o.src_flags,
+                              &o.src_writethrough) < 0) {
         error_report("Invalid source cache option: %s", o.src_cache);
         goto fail_getopt;
     }
@@ -987,101 +1107,25 @@ int img_convert(int argc, char **argv)
     img_progress_init(o.progress, 1.0);
     img_progress_print(0, 100);
 
-    s.src = g_new0(BlockBackend *, s.src_num);
-    s.src_name = g_new0(const char *, s.src_num);
-    s.src_sectors = g_new0(int64_t, s.src_num);
-    s.src_bytes = g_new0(int64_t, s.src_num);
-    s.src_alignment = g_new0(int, s.src_num);
-    for (i = 0; i < s.src_num; i++) {
-        BlockDriverState *src_bs;
-        BlockDriverInfo bdi;
-
-        s.src_name[i] = argv[optind + i];
-        s.src[i] = img_open(o.image_opts, s.src_name[i], o.fmt, src_flags,
-                            src_writethrough, s.quiet, o.force_share);
-        if (!s.src[i]) {
-            ret = -1;
-            goto out;
-        }
-        s.src_bytes[i] = blk_getlength(s.src[i]);
-        if (s.src_bytes[i] < 0) {
-            error_report("Could not get size of %s: %s", s.src_name[i],
-                         strerror(-s.src_bytes[i]));
-            ret = -1;
-            goto out;
-        }
-        s.src_sectors[i] = DIV_ROUND_UP(s.src_bytes[i], BDRV_SECTOR_SIZE);
-        src_bs = blk_bs(s.src[i]);
-        s.src_alignment[i] = DIV_ROUND_UP(src_bs->bl.request_alignment,
-                                          (int)BDRV_SECTOR_SIZE);
-        if (!bdrv_get_info(src_bs, &bdi)) {
-            s.src_alignment[i] = MAX(s.src_alignment[i],
-                                     bdi.cluster_size /
-                                     (int)BDRV_SECTOR_SIZE);
-        }
-        s.total_sectors += s.src_sectors[i];
+    ret = img_convert_open_sources(&s, &o, &argv[optind]);
+    if (ret == 0) {
+        ret = img_convert_make_target(&s, &o, out_filename, &drv,
+                                      &create_opts, &opts);
+    }
+    if (ret == 0) {
+        ret = img_convert_open_target(&s, &o, out_filename);
+    }
+    if (ret == 0) {
+        ret = img_convert_copy(&s);
     }
 
-    if (o.snapshot_name) {
-        /* No driver here can load internal snapshots */
-        error_report("Failed to load snapshot: Block format '%s' used by "
-                     "device '' does not support temporarily loading "
-                     "internal snapshots",
-                     bdrv_get_format_name(blk_bs(s.src[0])));
-        ret = -1;
-        goto out;
-    }
-
-    if (!o.skip_create) {
-        ret = img_convert_create(&s, &o, out_filename, &drv, &create_opts,
-                                 &opts);
-        if (ret < 0) {
-            goto out;
-        }
-        /* -o backing_file=... counts as -B */
-        if (qemu_opt_get(opts, BLOCK_OPT_BACKING_FILE)) {
-            o.out_baseimg = qemu_opt_get(opts, BLOCK_OPT_BACKING_FILE);
-        }
-    }
-    s.target_has_backing = o.out_baseimg != NULL;
-    ret = img_convert_check_target(&s, drv, opts);
-    if (ret < 0) {
-        goto out;
-    }
-
-    if (!o.skip_create) {
-        ret = bdrv_create(drv, out_filename, opts, &local_err);
-        if (ret < 0) {
-            error_prepend(&local_err, "%s: error while converting %s: ",
-                          out_filename, o.out_fmt);
-            error_report_err(local_err);
-            goto out;
-        }
-    }
-    s.target_is_new = !o.skip_create;
-
-    ret = img_convert_open_target(&s, &o, out_filename);
-    if (ret < 0) {
-        goto out;
-    }
-    ret = img_convert_copy(&s);
-
-out:
     if (!ret) {
         img_progress_print(100, 0);
     }
     img_progress_end();
     qemu_opts_del(opts);
     qemu_opts_free(create_opts);
-    blk_unref(s.target);
-    for (i = 0; s.src && i < s.src_num; i++) {
-        blk_unref(s.src[i]);
-    }
-    g_free(s.src);
-    g_free(s.src_name);
-    g_free(s.src_sectors);
-    g_free(s.src_bytes);
-    g_free(s.src_alignment);
+    img_convert_close(&s);
 fail_getopt:
     g_free(o.options);
     return !!ret;

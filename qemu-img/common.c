@@ -12,7 +12,6 @@
 #include "qapi/error.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
-#include "block/block_int.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"
 
@@ -152,12 +151,12 @@ int img_print_option_help(const char *filename, const char *fmt)
         error_report("Unknown file format '%s'", fmt);
         return 1;
     }
-    if (!drv->create_opts) {
+    if (!bdrv_driver_create_opts(drv)) {
         error_report("Format driver '%s' does not support image creation",
                      fmt);
         return 1;
     }
-    create_opts = qemu_opts_append(create_opts, drv->create_opts);
+    create_opts = qemu_opts_append(create_opts, bdrv_driver_create_opts(drv));
     if (filename) {
         proto_drv = bdrv_find_protocol(filename, true, &local_err);
         if (!proto_drv) {
@@ -165,13 +164,14 @@ int img_print_option_help(const char *filename, const char *fmt)
             qemu_opts_free(create_opts);
             return 1;
         }
-        if (!proto_drv->create_opts) {
+        if (!bdrv_driver_create_opts(proto_drv)) {
             error_report("Protocol driver '%s' does not support image "
-                         "creation", proto_drv->format_name);
+                         "creation", bdrv_driver_name(proto_drv));
             qemu_opts_free(create_opts);
             return 1;
         }
-        create_opts = qemu_opts_append(create_opts, proto_drv->create_opts);
+        create_opts = qemu_opts_append(create_opts,
+                                       bdrv_driver_create_opts(proto_drv));
         printf("Supported options:\n");
     } else {
         printf("Supported %s options:\n", fmt);

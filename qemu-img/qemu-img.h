@@ -1,9 +1,9 @@
 /*
  * qemu-img: declarations shared by the subcommand files
  *
- * Every subcommand other than "create" lives in its own qemu-img-<cmd>.c
+ * Every subcommand other than "create" lives in its own file in qemu-img/
  * and is reached through qemu-img.c's dispatch table.  The helpers here
- * (qemu-img-common.c) give all of them QEMU's command line conventions:
+ * (common.c) give all of them QEMU's command line conventions:
  * the same option errors, the same way of opening images, the same
  * progress display and the same JSON layout.
  *

@@ -10,7 +10,6 @@
 #include "qemu/error-report.h"
 #include "qemu/option.h"
 #include "qapi/error.h"
-#include "block/block_int.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"
 

@@ -9,7 +9,6 @@
 
 #include "qemu/error-report.h"
 #include "qapi/error.h"
-#include "block/block_int.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"
 
@@ -26,15 +25,6 @@ typedef struct ImgMapEntry {
     const char *filename;    /* the node holding the data, or NULL */
 } ImgMapEntry;
 
-/* Filters pass the data of their one child through unchanged */
-static BlockDriverState *img_skip_filters(BlockDriverState *bs)
-{
-    while (bs && bs->drv && bs->drv->is_filter && bs->file) {
-        bs = bs->file->bs;
-    }
-    return bs;
-}
-
 /*
  * Status of [offset, offset + bytes) in the first layer of the chain
  * that defines it.  An extent no layer defines is reported with the
@@ -49,7 +39,7 @@ static int img_map_extent(BlockDriverState *bs, int64_t offset,
     int ret;
 
     for (;;) {
-        bs = img_skip_filters(bs);
+        bs = bdrv_skip_filters(bs);
         ret = bdrv_block_status(bs, offset, bytes, &bytes, &map, &file);
         if (ret < 0) {
             return ret;

@@ -12,7 +12,6 @@
 #include "qemu/error-report.h"
 #include "qapi/error.h"
 #include "qobject/qdict.h"
-#include "block/block_int.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"
 
@@ -49,39 +48,18 @@ static void img_image_info_free(ImgImageInfo *info)
     g_free(info);
 }
 
-/*
- * Directory part of the name of the storage behind @bs ("dir/" or ""),
- * following the primary child down to the protocol node; NULL when the
- * node has no plain file name (json:{...} descriptions).
- */
-static char *img_node_dirname(BlockDriverState *bs)
-{
-    const char *name, *slash;
-
-    while (bs->file) {
-        bs = bs->file->bs;
-    }
-    bdrv_refresh_filename(bs);
-    name = bs->exact_filename;
-    if (!name[0]) {
-        return NULL;
-    }
-    slash = strrchr(name, '/');
-    return slash ? g_strndup(name, slash - name + 1) : g_strdup("");
-}
-
 /* The backing file name resolved against the image's directory */
 static char *img_full_backing_filename(BlockDriverState *bs)
 {
     g_autofree char *dir = NULL;
-    const char *backing = bs->backing_file;
+    const char *backing = bdrv_get_backing_file(bs);
 
     if (g_path_is_absolute(backing) ||
         backing[strcspn(backing, ":/")] == ':') {
         /* Absolute, or "proto:..." before any slash: used as it is */
         return g_strdup(backing);
     }
-    dir = img_node_dirname(bs);
+    dir = bdrv_dirname(bs, NULL);
     if (!dir) {
         return NULL;
     }
@@ -100,7 +78,7 @@ static ImgImageInfo *img_collect_info(BlockDriverState *bs, Error **errp)
     size = bdrv_getlength(bs);
     if (size < 0) {
         error_setg_errno(errp, -size, "Can't get image size '%s'",
-                         bs->exact_filename);
+                         bdrv_get_exact_filename(bs));
         return NULL;
     }
 
@@ -133,11 +111,12 @@ static ImgImageInfo *img_collect_info(BlockDriverState *bs, Error **errp)
     }
     info->nb_snapshots = MAX(ret, 0);
 
-    if (bs->backing_file[0]) {
-        info->backing_filename = g_strdup(bs->backing_file);
+    if (bdrv_get_backing_file(bs)[0]) {
+        info->backing_filename = g_strdup(bdrv_get_backing_file(bs));
         info->full_backing_filename = img_full_backing_filename(bs);
-        if (bs->backing_format[0]) {
-            info->backing_filename_format = g_strdup(bs->backing_format);
+        if (bdrv_get_backing_format(bs)[0]) {
+            info->backing_filename_format =
+                g_strdup(bdrv_get_backing_format(bs));
         }
     }
     return info;

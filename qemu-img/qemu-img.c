@@ -12,7 +12,6 @@
 #include "qemu/option.h"
 #include "qapi/error.h"
 #include "block/block.h"
-#include "block/block_int.h"
 #include "qemu-img.h"
 
 #define QEMU_IMG_VERSION "qemu-img version " QEMU_VERSION " (qblk)\n"
@@ -208,7 +207,7 @@ static bool img_create_image(const char *filename, const char *fmt,
         error_setg(errp, "Unknown file format '%s'", fmt);
         return false;
     }
-    if (!drv->create_opts) {
+    if (!bdrv_driver_create_opts(drv)) {
         error_setg(errp, "Format driver '%s' does not support image creation",
                    fmt);
         return false;
@@ -217,14 +216,15 @@ static bool img_create_image(const char *filename, const char *fmt,
     if (!proto_drv) {
         return false;
     }
-    if (!proto_drv->create_opts) {
+    if (!bdrv_driver_create_opts(proto_drv)) {
         error_setg(errp, "Protocol driver '%s' does not support image "
-                   "creation", proto_drv->format_name);
+                   "creation", bdrv_driver_name(proto_drv));
         return false;
     }
 
-    create_opts = qemu_opts_append(create_opts, drv->create_opts);
-    create_opts = qemu_opts_append(create_opts, proto_drv->create_opts);
+    create_opts = qemu_opts_append(create_opts, bdrv_driver_create_opts(drv));
+    create_opts = qemu_opts_append(create_opts,
+                                   bdrv_driver_create_opts(proto_drv));
     opts = qemu_opts_create(create_opts, NULL, 0, &error_abort);
 
     if (options && !qemu_opts_do_parse(opts, options, NULL, errp)) {

@@ -17,8 +17,7 @@
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qapi/error.h"
-#include "block/aio.h"
-#include "block/block_int.h"
+#include "qemu/aio.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"
 
