@@ -21,6 +21,9 @@
 #include "qemu/cutils.h"
 #include "qemu/option.h"
 #include "qemu/iov.h"
+#include "qemu/buffer-compare.h"
+#include "qobject/qdict.h"
+#include "qobject/qjson.h"
 
 #define BLKVERIFY_OPT_RAW           "x-raw"
 #define BLKVERIFY_OPT_IMAGE         "x-image"
@@ -153,34 +156,49 @@ blkverify_report(BlkverifyRequest *r, const char *fmt, ...)
     fprintf(stderr, "\n");
 }
 
-/* "blkverify: raw  OFFSET:  hex...  ascii" for up to 16 bytes */
+/* "blkverify: raw  OFFSET:  hex...  text" for up to 16 bytes */
 static void blkverify_dump_line(const char *side, int64_t abs_offset,
                                 const uint8_t *buf, size_t len)
 {
-    size_t i;
+    g_autoptr(GString) line = g_string_new(NULL);
 
-    fprintf(stderr, "blkverify: %-4s %08" PRIx64 ": ", side, abs_offset);
-    for (i = 0; i < BLKVERIFY_HEX_BYTES; i++) {
-        if (i < len) {
-            fprintf(stderr, " %02x", buf[i]);
-        } else {
-            fprintf(stderr, "   ");
-        }
-    }
-    fprintf(stderr, "  ");
-    for (i = 0; i < len; i++) {
-        fputc(g_ascii_isprint(buf[i]) ? buf[i] : '.', stderr);
-    }
-    fprintf(stderr, "\n");
+    g_string_printf(line, "blkverify: %-4s ", side);
+    qemu_hexdump_line(line, abs_offset, buf, len,
+                      QEMU_HEXDUMP_PAD | QEMU_HEXDUMP_PRINTABLE);
+    fputs(line->str, stderr);
 }
 
-static void blkverify_append_hex(GString *s, const uint8_t *buf, size_t len)
+/* Up to BLKVERIFY_HEX_BYTES of @buf as a string of hex digits */
+static char *blkverify_hex(const uint8_t *buf, size_t len)
 {
+    GString *s = g_string_new(NULL);
     size_t i;
 
-    for (i = 0; i < len; i++) {
+    for (i = 0; i < MIN(len, BLKVERIFY_HEX_BYTES); i++) {
         g_string_append_printf(s, "%02x", buf[i]);
     }
+    return g_string_free(s, false);
+}
+
+/* The log entry describing request @r; the caller adds the details */
+static QDict *blkverify_log_entry(BlkverifyRequest *r)
+{
+    QDict *entry = qdict_new();
+
+    qdict_put_str(entry, "op", blkverify_op_names[r->op]);
+    qdict_put_int(entry, "offset", r->offset);
+    qdict_put_int(entry, "bytes", r->bytes);
+    return entry;
+}
+
+/* Append @entry to the log as one line of compact JSON */
+static void blkverify_log_write(BDRVBlkverifyState *s, QDict *entry)
+{
+    g_autoptr(GString) json = qobject_to_json(QOBJECT(entry));
+
+    fprintf(s->log, "%s\n", json->str);
+    fflush(s->log);
+    qobject_unref(entry);
 }
 
 /* One JSON line per differing run of bytes */
@@ -188,36 +206,35 @@ static void blkverify_log_run(BDRVBlkverifyState *s, BlkverifyRequest *r,
                               int64_t pos, int64_t len, const uint8_t *raw,
                               const uint8_t *test)
 {
-    g_autoptr(GString) line = g_string_new(NULL);
-    size_t shown = MIN(len, BLKVERIFY_HEX_BYTES);
+    g_autofree char *raw_hex = NULL;
+    g_autofree char *test_hex = NULL;
+    QDict *entry;
 
     if (!s->log) {
         return;
     }
-    g_string_append_printf(line, "{\"op\": \"%s\", \"offset\": %" PRId64
-                           ", \"bytes\": %" PRId64 ", \"mismatch_offset\": %"
-                           PRId64 ", \"mismatch_bytes\": %" PRId64
-                           ", \"raw_hex\": \"", blkverify_op_names[r->op],
-                           r->offset, r->bytes, r->offset + pos, len);
-    blkverify_append_hex(line, raw + pos, shown);
-    g_string_append(line, "\", \"test_hex\": \"");
-    blkverify_append_hex(line, test + pos, shown);
-    g_string_append(line, "\"}\n");
-    fputs(line->str, s->log);
-    fflush(s->log);
+    raw_hex = blkverify_hex(raw + pos, len);
+    test_hex = blkverify_hex(test + pos, len);
+    entry = blkverify_log_entry(r);
+    qdict_put_int(entry, "mismatch_offset", r->offset + pos);
+    qdict_put_int(entry, "mismatch_bytes", len);
+    qdict_put_str(entry, "raw_hex", raw_hex);
+    qdict_put_str(entry, "test_hex", test_hex);
+    blkverify_log_write(s, entry);
 }
 
 static void blkverify_log_ret(BDRVBlkverifyState *s, BlkverifyRequest *r,
                               int test_ret, int raw_ret)
 {
+    QDict *entry;
+
     if (!s->log) {
         return;
     }
-    fprintf(s->log, "{\"op\": \"%s\", \"offset\": %" PRId64 ", \"bytes\": %"
-            PRId64 ", \"test_ret\": %d, \"raw_ret\": %d}\n",
-            blkverify_op_names[r->op], r->offset, r->bytes, test_ret,
-            raw_ret);
-    fflush(s->log);
+    entry = blkverify_log_entry(r);
+    qdict_put_int(entry, "test_ret", test_ret);
+    qdict_put_int(entry, "raw_ret", raw_ret);
+    blkverify_log_write(s, entry);
 }
 
 /* In abort mode, a mismatch ends the process (blkverify's purpose) */
@@ -255,18 +272,13 @@ static bool blkverify_compare(BDRVBlkverifyState *s, BlkverifyRequest *r,
     while (pos < bytes) {
         int64_t start, end;
 
-        /* Skip equal bytes quickly */
-        while (pos < bytes && raw[pos] == test[pos]) {
-            pos++;
-        }
-        if (pos == bytes) {
+        start = pos + buffer_find_diff(raw + pos, test + pos, bytes - pos);
+        if (start == bytes) {
             break;
         }
-        start = pos;
-        while (pos < bytes && raw[pos] != test[pos]) {
-            pos++;
-        }
-        end = pos;
+        end = start + buffer_diff_run(raw + start, test + start,
+                                      bytes - start);
+        pos = end;
 
         if (runs == 0) {
             blkverify_report(r, "contents mismatch in sector %" PRId64,

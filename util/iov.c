@@ -6,6 +6,7 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/iov.h"
+#include "qemu/buffer-compare.h"
 
 size_t iov_size(const struct iovec *iov, unsigned int iov_cnt)
 {
@@ -196,18 +197,6 @@ size_t qemu_iovec_memset(QEMUIOVector *qiov, size_t offset,
     return iov_memset(qiov->iov, qiov->niov, offset, fillc, bytes);
 }
 
-static bool buffer_is_zero(const unsigned char *p, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        if (p[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 bool qemu_iovec_is_zero(QEMUIOVector *qiov, size_t offset, size_t bytes)
 {
     int i;
@@ -256,10 +245,8 @@ ssize_t qemu_iovec_compare(QEMUIOVector *a, QEMUIOVector *b)
         pb = (const unsigned char *)b->iov[ib].iov_base + ob;
         len = MIN(a->iov[ia].iov_len - oa, b->iov[ib].iov_len - ob);
 
-        if (memcmp(pa, pb, len) != 0) {
-            for (i = 0; pa[i] == pb[i]; i++) {
-                /* memcmp said there is a difference within len */
-            }
+        i = buffer_find_diff(pa, pb, len);
+        if (i < len) {
             return pos + i;
         }
         oa += len;
