@@ -251,14 +251,7 @@ static bool blkdebug_get_bool(QDict *section, const char *key, bool *value,
     if (!str) {
         return true;
     }
-    if (!strcmp(str, "on") || !strcmp(str, "yes") || !strcmp(str, "true")) {
-        *value = true;
-    } else if (strcmp(str, "off") && strcmp(str, "no") &&
-               strcmp(str, "false")) {
-        error_setg(errp, "Parameter '%s' expects 'on' or 'off'", key);
-        return false;
-    }
-    return true;
+    return qapi_bool_parse(key, str, value, errp);
 }
 
 static bool blkdebug_get_iotype(QDict *section, uint64_t def,

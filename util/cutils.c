@@ -31,6 +31,27 @@ char *pstrcat(char *buf, int buf_size, const char *s)
     return buf;
 }
 
+bool qapi_bool_parse(const char *name, const char *value, bool *obj,
+                     Error **errp)
+{
+    static const char *const true_words[] = { "on", "yes", "true", "y" };
+    static const char *const false_words[] = { "off", "no", "false", "n" };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(true_words); i++) {
+        if (!strcmp(value, true_words[i])) {
+            *obj = true;
+            return true;
+        }
+        if (!strcmp(value, false_words[i])) {
+            *obj = false;
+            return true;
+        }
+    }
+    error_setg(errp, "Parameter '%s' expects 'on' or 'off'", name);
+    return false;
+}
+
 bool strstart(const char *str, const char *val, const char **ptr)
 {
     size_t len = strlen(val);

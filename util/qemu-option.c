@@ -73,23 +73,6 @@ static QemuOpt *find_opt(QemuOpts *opts, const char *name)
     return found;
 }
 
-static bool parse_bool_str(const char *name, const char *value, bool *ret,
-                           Error **errp)
-{
-    if (!strcmp(value, "on") || !strcmp(value, "yes") ||
-        !strcmp(value, "true") || !strcmp(value, "y")) {
-        *ret = true;
-        return true;
-    }
-    if (!strcmp(value, "off") || !strcmp(value, "no") ||
-        !strcmp(value, "false") || !strcmp(value, "n")) {
-        *ret = false;
-        return true;
-    }
-    error_setg(errp, "Parameter '%s' expects 'on' or 'off'", name);
-    return false;
-}
-
 static bool parse_number_str(const char *name, const char *value,
                              uint64_t *ret, Error **errp)
 {
@@ -139,7 +122,7 @@ static bool opt_parse_value(QemuOpt *opt, Error **errp)
     case QEMU_OPT_STRING:
         return true;
     case QEMU_OPT_BOOL:
-        return parse_bool_str(opt->name, opt->str, &opt->value.boolean,
+        return qapi_bool_parse(opt->name, opt->str, &opt->value.boolean,
                               errp);
     case QEMU_OPT_NUMBER:
         return parse_number_str(opt->name, opt->str, &opt->value.uint,
@@ -492,7 +475,7 @@ static bool opt_get_bool_helper(QemuOpts *opts, const char *name,
         ret = opt->value.boolean;
     } else {
         str = qemu_opt_get(opts, name);
-        if (!str || !parse_bool_str(name, str, &ret, NULL)) {
+        if (!str || !qapi_bool_parse(name, str, &ret, NULL)) {
             ret = defval;
         }
     }

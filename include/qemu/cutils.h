@@ -6,6 +6,8 @@
 #ifndef QEMU_CUTILS_H
 #define QEMU_CUTILS_H
 
+#include "qapi/error.h"
+
 /* Copy with truncation, always NUL-terminated */
 void pstrcpy(char *buf, int buf_size, const char *str);
 char *pstrcat(char *buf, int buf_size, const char *s);
@@ -36,6 +38,14 @@ int qemu_strtosz_MiB(const char *nptr, const char **end, uint64_t *result);
  * "512 B", three significant digits (g_free the result).
  */
 char *size_to_str(uint64_t val);
+
+/*
+ * The one parser of boolean option values in the tree: "on", "yes",
+ * "true", "y" are true, "off", "no", "false", "n" are false.  Anything
+ * else fails with "Parameter '@name' expects 'on' or 'off'".
+ */
+bool qapi_bool_parse(const char *name, const char *value, bool *obj,
+                     Error **errp);
 
 /* Host page size etc. are in osdep.h */
 

@@ -325,6 +325,36 @@ const char *__asan_default_options(void)
     return "allocator_may_return_null=1";
 }
 
+static void test_bool_parse(void)
+{
+    static const char *const yes[] = { "on", "yes", "true", "y" };
+    static const char *const no[] = { "off", "no", "false", "n" };
+    static const char *const bad[] = { "", "ON", "1", "0", "maybe", "o",
+                                       "yess" };
+    Error *err = NULL;
+    size_t i;
+    bool b;
+
+    for (i = 0; i < G_N_ELEMENTS(yes); i++) {
+        b = false;
+        g_assert_true(qapi_bool_parse("k", yes[i], &b, &error_abort));
+        g_assert_true(b);
+        g_assert_true(qapi_bool_parse("k", no[i], &b, &error_abort));
+        g_assert_false(b);
+    }
+    for (i = 0; i < G_N_ELEMENTS(bad); i++) {
+        b = true;
+        g_assert_false(qapi_bool_parse("once", bad[i], &b, &err));
+        g_assert_true(b);   /* untouched on failure */
+        g_assert_nonnull(err);
+        g_assert_cmpstr(error_get_pretty(err), ==,
+                        "Parameter 'once' expects 'on' or 'off'");
+        error_free(err);
+        err = NULL;
+    }
+    g_assert_false(qapi_bool_parse("k", "x", &b, NULL));
+}
+
 static void test_memalign(void)
 {
     size_t align;
@@ -390,6 +420,7 @@ int main(int argc, char **argv)
     g_test_add_func("/cutils/strtoi64-u64", test_strtoi64_u64);
     g_test_add_func("/cutils/pstrcpy-pstrcat", test_pstrcpy_pstrcat);
     g_test_add_func("/cutils/strstart", test_strstart);
+    g_test_add_func("/cutils/bool-parse", test_bool_parse);
     g_test_add_func("/osdep/memalign", test_memalign);
     g_test_add_func("/osdep/memalign-failure-aborts",
                     test_memalign_failure_aborts);
