@@ -908,6 +908,30 @@ static void blkdebug_assert_limits(BDRVBlkdebugState *s, int64_t offset,
     }
 }
 
+/*
+ * Write-zeroes and discard have their own limits: the core splits them
+ * at @op_max, and a piece not aligned to @op_align (the head or tail of
+ * an unaligned request) never crosses an @op_align boundary.  Like every
+ * request they are aligned to the request alignment.
+ */
+static void blkdebug_assert_op_limits(BDRVBlkdebugState *s, int64_t offset,
+                                      int64_t bytes, uint64_t op_align,
+                                      uint64_t op_max)
+{
+    if (s->align) {
+        assert(QEMU_IS_ALIGNED(offset, s->align));
+        assert(QEMU_IS_ALIGNED(bytes, s->align));
+    }
+    if (op_align && (!QEMU_IS_ALIGNED(offset, op_align) ||
+                     !QEMU_IS_ALIGNED(bytes, op_align))) {
+        assert(bytes > 0 &&
+               offset / op_align == (offset + bytes - 1) / op_align);
+    }
+    if (op_max) {
+        assert(bytes <= (int64_t)op_max);
+    }
+}
+
 static int coroutine_fn blkdebug_co_preadv(BlockDriverState *bs,
                                            int64_t offset, int64_t bytes,
                                            QEMUIOVector *qiov,
@@ -945,6 +969,7 @@ static int coroutine_fn blkdebug_co_pwritev(BlockDriverState *bs,
     int err;
 
     blkdebug_assert_limits(s, offset, bytes);
+    assert(!(flags & ~bs->supported_write_flags));
 
     err = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_TYPE_WRITE);
     if (err) {
@@ -995,6 +1020,10 @@ static int coroutine_fn blkdebug_co_pwrite_zeroes(BlockDriverState *bs,
     BlkdebugRule *rule;
     int err;
 
+    blkdebug_assert_op_limits(s, offset, bytes, s->opt_write_zero,
+                              s->max_write_zero);
+    assert(!(flags & ~bs->supported_zero_flags));
+
     err = blkdebug_rule_check(bs, offset, bytes,
                               BLKDEBUG_IO_TYPE_WRITE_ZEROES);
     if (err) {
@@ -1016,6 +1045,9 @@ static int coroutine_fn blkdebug_co_pdiscard(BlockDriverState *bs,
     BDRVBlkdebugState *s = bs->opaque;
     BlkdebugRule *rule;
     int err;
+
+    blkdebug_assert_op_limits(s, offset, bytes, s->opt_discard,
+                              s->max_discard);
 
     err = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_TYPE_DISCARD);
     if (err) {
