@@ -201,11 +201,6 @@ QemuOpts *qemu_opts_find(QemuOptsList *list, const char *id)
     return NULL;
 }
 
-const char *qemu_opts_id(QemuOpts *opts)
-{
-    return opts->id;
-}
-
 QemuOpts *qemu_opts_create(QemuOptsList *list, const char *id,
                            int fail_if_exists, Error **errp)
 {
@@ -421,12 +416,6 @@ bool qemu_opt_set(QemuOpts *opts, const char *name, const char *value,
                   Error **errp)
 {
     return opt_add(opts, name, value, false, errp);
-}
-
-bool qemu_opt_set_bool(QemuOpts *opts, const char *name, bool val,
-                       Error **errp)
-{
-    return opt_add(opts, name, val ? "on" : "off", false, errp);
 }
 
 bool qemu_opt_set_number(QemuOpts *opts, const char *name, int64_t val,
@@ -646,26 +635,6 @@ QDict *qemu_opts_to_qdict(QemuOpts *opts, QDict *qdict)
         qdict_put_str(qdict, opt->name, opt->str);
     }
     return qdict;
-}
-
-bool qemu_opts_apply_qdict(QemuOpts *opts, const QDict *qdict, Error **errp)
-{
-    const QDictEntry *entry;
-
-    for (entry = qdict_first(qdict); entry; entry = qdict_next(qdict, entry)) {
-        char *str = qobject_to_opt_str(qdict_entry_value(entry));
-        bool ok;
-
-        if (!str) {
-            continue;
-        }
-        ok = qemu_opt_set(opts, qdict_entry_key(entry), str, errp);
-        g_free(str);
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
 }
 
 /* Commas in values are doubled, so the output parses back the same */
