@@ -14,6 +14,7 @@
 
 #include "qemu-io.h"
 #include "qemu/aio.h"
+#include "qemu/buffer-compare.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "sysemu/block-backend.h"
@@ -273,37 +274,20 @@ static void print_report(const char *op, const struct timespec *t,
 /* Hex and ASCII dump, 16 bytes a line, addresses counted from @offset */
 static void dump_buffer(const uint8_t *buf, int64_t offset, int64_t len)
 {
-    int64_t line, i;
+    g_autoptr(GString) out = g_string_new(NULL);
 
-    for (line = 0; line < len; line += 16) {
-        int64_t n = MIN(16, len - line);
-
-        printf("%08" PRIx64 ":  ", offset + line);
-        for (i = 0; i < n; i++) {
-            printf("%02x ", buf[line + i]);
-        }
-        printf(" ");
-        for (i = 0; i < n; i++) {
-            uint8_t c = buf[line + i];
-
-            putchar(g_ascii_isalnum(c) ? c : '.');
-        }
-        printf("\n");
-    }
+    qemu_hexdump(out, NULL, offset, buf, len, 0);
+    fputs(out->str, stdout);
 }
 
 /* Print the verification failure and return false if any byte differs */
 static bool verify_pattern(const uint8_t *buf, int pattern, int64_t offset,
                            int64_t len)
 {
-    int64_t i;
-
-    for (i = 0; i < len; i++) {
-        if (buf[i] != pattern) {
-            printf("Pattern verification failed at offset %" PRId64
-                   ", %" PRId64 " bytes\n", offset, len);
-            return false;
-        }
+    if (buffer_find_not_byte(buf, pattern, len) != (size_t)len) {
+        printf("Pattern verification failed at offset %" PRId64
+               ", %" PRId64 " bytes\n", offset, len);
+        return false;
     }
     return true;
 }

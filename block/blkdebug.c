@@ -161,19 +161,6 @@ static QemuOptsList runtime_opts = {
     },
 };
 
-/* Keys of each rule section; values are validated by the parsers below */
-static const char *const inject_error_keys[] = {
-    "event", "state", "iotype", "errno", "sector", "once", "immediately",
-    NULL
-};
-static const char *const set_state_keys[] = {
-    "event", "state", "new_state", NULL
-};
-static const char *const inject_corruption_keys[] = {
-    "event", "state", "iotype", "offset", "sector", "length", "action",
-    "mask", "value", "delta", "once", NULL
-};
-
 static int blkdebug_event_from_name(const char *name)
 {
     int i;
@@ -187,12 +174,132 @@ static int blkdebug_event_from_name(const char *name)
 }
 
 /*
+ * Rule sections are parsed from one table: for every section the keys it
+ * accepts, each with its kind of value, range and default.  One parser
+ * reads them all into an array indexed by key, names the key and the
+ * value in every message, and leaves to the section's builder only the
+ * checks that involve two keys.
+ */
+typedef enum BlkdebugKeyId {
+    KEY_EVENT,
+    KEY_STATE,
+    KEY_IOTYPE,
+    KEY_ERRNO,
+    KEY_SECTOR,
+    KEY_ONCE,
+    KEY_IMMEDIATELY,
+    KEY_NEW_STATE,
+    KEY_ACTION,
+    KEY_OFFSET,
+    KEY_LENGTH,
+    KEY_MASK,
+    KEY_VALUE,
+    KEY_DELTA,
+    KEY__MAX,
+} BlkdebugKeyId;
+
+typedef enum BlkdebugKeyType {
+    KEY_TYPE_INT,       /* a number within [min, max] */
+    KEY_TYPE_BOOL,      /* on/off */
+    KEY_TYPE_EVENT,     /* an event name */
+    KEY_TYPE_IOTYPE,    /* a request type, stored as a one-bit mask */
+    KEY_TYPE_ACTION,    /* a corruption kind */
+} BlkdebugKeyType;
+
+typedef struct BlkdebugKey {
+    BlkdebugKeyId id;
+    const char *name;
+    BlkdebugKeyType type;
+    int64_t min, max;       /* KEY_TYPE_INT only */
+    int64_t def;            /* the value when the key is absent */
+    const char *missing;    /* if set the key is required: the message */
+} BlkdebugKey;
+
+#define BLKDEBUG_MAX_KEYS 12
+
+typedef struct BlkdebugSection {
+    const char *name;
+    BlkdebugAction action;
+    BlkdebugKey keys[BLKDEBUG_MAX_KEYS];    /* up to one with name NULL */
+} BlkdebugSection;
+
+#define KEY_INT(id_, name_, min_, max_, def_) \
+    { .id = (id_), .name = (name_), .type = KEY_TYPE_INT, \
+      .min = (min_), .max = (max_), .def = (def_) }
+#define KEY_BOOL(id_, name_) \
+    { .id = (id_), .name = (name_), .type = KEY_TYPE_BOOL }
+#define KEY_STATE_ANY KEY_INT(KEY_STATE, "state", 0, INT_MAX, 0)
+
+/* In each section, keys are parsed (and bad values found) in this order */
+static const BlkdebugSection blkdebug_sections[] = {
+    {
+        .name = "inject-error",
+        .action = ACTION_INJECT_ERROR,
+        .keys = {
+            { .id = KEY_EVENT, .name = "event", .type = KEY_TYPE_EVENT,
+              .missing = "Missing event name for rule" },
+            KEY_STATE_ANY,
+            { .id = KEY_IOTYPE, .name = "iotype", .type = KEY_TYPE_IOTYPE,
+              .def = BLKDEBUG_IOTYPE_MASK_DEFAULT },
+            KEY_INT(KEY_ERRNO, "errno", 0, 4095, EIO),
+            KEY_INT(KEY_SECTOR, "sector", -1, INT64_MAX / 512, -1),
+            KEY_BOOL(KEY_ONCE, "once"),
+            KEY_BOOL(KEY_IMMEDIATELY, "immediately"),
+        },
+    },
+    {
+        .name = "set-state",
+        .action = ACTION_SET_STATE,
+        .keys = {
+            { .id = KEY_EVENT, .name = "event", .type = KEY_TYPE_EVENT,
+              .missing = "Missing event name for rule" },
+            KEY_STATE_ANY,
+            { .id = KEY_NEW_STATE, .name = "new_state", .type = KEY_TYPE_INT,
+              .min = 1, .max = INT_MAX,
+              .missing = "Parameter 'new_state' is missing" },
+        },
+    },
+    {
+        .name = "inject-corruption",
+        .action = ACTION_INJECT_CORRUPTION,
+        .keys = {
+            /* Without an event, armed from the start */
+            { .id = KEY_EVENT, .name = "event", .type = KEY_TYPE_EVENT,
+              .def = BLKDBG__MAX },
+            KEY_STATE_ANY,
+            { .id = KEY_ACTION, .name = "action", .type = KEY_TYPE_ACTION,
+              .def = CORRUPT_FLIP },
+            { .id = KEY_IOTYPE, .name = "iotype", .type = KEY_TYPE_IOTYPE,
+              .def = 1ull << BLKDEBUG_IO_TYPE_READ },
+            KEY_INT(KEY_OFFSET, "offset", -1, INT64_MAX, -1),
+            KEY_INT(KEY_SECTOR, "sector", -1, INT64_MAX / 512, -1),
+            KEY_INT(KEY_LENGTH, "length", 1, INT32_MAX, 1),
+            KEY_INT(KEY_MASK, "mask", 1, 255, 1),
+            KEY_INT(KEY_VALUE, "value", 0, 255, 0),
+            KEY_INT(KEY_DELTA, "delta", INT32_MIN, INT32_MAX, 512),
+            KEY_BOOL(KEY_ONCE, "once"),
+        },
+    },
+};
+
+static const BlkdebugSection *blkdebug_find_section(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(blkdebug_sections); i++) {
+        if (!strcmp(blkdebug_sections[i].name, name)) {
+            return &blkdebug_sections[i];
+        }
+    }
+    return NULL;
+}
+
+/*
  * Unknown keys: QEMU words this differently for the config file and for
  * the option form, and so do we.
  */
-static bool blkdebug_check_keys(QDict *section, const char *const *keys,
-                                const char *section_name, bool from_options,
-                                Error **errp)
+static bool blkdebug_check_keys(const BlkdebugSection *desc, QDict *section,
+                                bool from_options, Error **errp)
 {
     const QDictEntry *e;
 
@@ -200,15 +307,15 @@ static bool blkdebug_check_keys(QDict *section, const char *const *keys,
         const char *key = qdict_entry_key(e);
         int i;
 
-        for (i = 0; keys[i]; i++) {
-            if (!strcmp(keys[i], key)) {
+        for (i = 0; i < BLKDEBUG_MAX_KEYS && desc->keys[i].name; i++) {
+            if (!strcmp(desc->keys[i].name, key)) {
                 break;
             }
         }
-        if (!keys[i]) {
+        if (i == BLKDEBUG_MAX_KEYS || !desc->keys[i].name) {
             if (from_options) {
                 error_setg(errp, "[%s] section doesn't support the option "
-                           "'%s'", section_name, key);
+                           "'%s'", desc->name, key);
             } else {
                 error_setg(errp, "Invalid parameter '%s'", key);
             }
@@ -218,67 +325,85 @@ static bool blkdebug_check_keys(QDict *section, const char *const *keys,
     return true;
 }
 
-/* Numbers in a rule: "key" names the parameter in every message */
-static bool blkdebug_get_int(QDict *section, const char *key, int64_t min,
-                             int64_t max, int64_t def, int64_t *value,
-                             Error **errp)
+/* Parse the value @str of key @k into *@value */
+static bool blkdebug_parse_key(const BlkdebugKey *k, const char *str,
+                               int64_t *value, Error **errp)
 {
-    const char *str = qdict_get_try_str(section, key);
-
-    *value = def;
-    if (!str) {
-        return true;
-    }
-    if (qemu_strtoi64(str, NULL, 0, value) < 0) {
-        error_setg(errp, "Parameter '%s' expects a number", key);
-        return false;
-    }
-    if (*value < min || *value > max) {
-        error_setg(errp, "Parameter '%s' out of range: %" PRId64
-                   " (must be %" PRId64 "..%" PRId64 ")", key, *value,
-                   min, max);
-        return false;
-    }
-    return true;
-}
-
-static bool blkdebug_get_bool(QDict *section, const char *key, bool *value,
-                              Error **errp)
-{
-    const char *str = qdict_get_try_str(section, key);
-
-    *value = false;
-    if (!str) {
-        return true;
-    }
-    if (!strcmp(str, "on") || !strcmp(str, "yes") || !strcmp(str, "true")) {
-        *value = true;
-    } else if (strcmp(str, "off") && strcmp(str, "no") &&
-               strcmp(str, "false")) {
-        error_setg(errp, "Parameter '%s' expects 'on' or 'off'", key);
-        return false;
-    }
-    return true;
-}
-
-static bool blkdebug_get_iotype(QDict *section, uint64_t def,
-                                uint64_t *mask, Error **errp)
-{
-    const char *str = qdict_get_try_str(section, "iotype");
+    bool b;
     int i;
 
-    *mask = def;
-    if (!str) {
+    switch (k->type) {
+    case KEY_TYPE_INT:
+        if (qemu_strtoi64(str, NULL, 0, value) < 0) {
+            error_setg(errp, "Parameter '%s' expects a number", k->name);
+            return false;
+        }
+        if (*value < k->min || *value > k->max) {
+            error_setg(errp, "Parameter '%s' out of range: %" PRId64
+                       " (must be %" PRId64 "..%" PRId64 ")", k->name,
+                       *value, k->min, k->max);
+            return false;
+        }
         return true;
+    case KEY_TYPE_BOOL:
+        if (!qapi_bool_parse(k->name, str, &b, errp)) {
+            return false;
+        }
+        *value = b;
+        return true;
+    case KEY_TYPE_EVENT:
+        *value = blkdebug_event_from_name(str);
+        if (*value < 0) {
+            error_setg(errp, "invalid parameter value: %s", str);
+            return false;
+        }
+        return true;
+    case KEY_TYPE_IOTYPE:
+        for (i = 0; i < BLKDEBUG_IO_TYPE__MAX; i++) {
+            if (!strcmp(str, blkdebug_io_type_names[i])) {
+                *value = 1ll << i;
+                return true;
+            }
+        }
+        error_setg(errp, "invalid parameter value: %s", str);
+        return false;
+    case KEY_TYPE_ACTION:
+        for (i = 0; i < (int)ARRAY_SIZE(blkdebug_corruption_names); i++) {
+            if (!strcmp(str, blkdebug_corruption_names[i])) {
+                *value = i;
+                return true;
+            }
+        }
+        error_setg(errp, "Parameter '%s' does not accept value '%s' "
+                   "(flip, set, drop or shift)", k->name, str);
+        return false;
     }
-    for (i = 0; i < BLKDEBUG_IO_TYPE__MAX; i++) {
-        if (!strcmp(str, blkdebug_io_type_names[i])) {
-            *mask = 1ull << i;
-            return true;
+    g_assert_not_reached();
+}
+
+/*
+ * Every key of @desc from @section into @values[key id], the default for
+ * an absent key
+ */
+static bool blkdebug_parse_keys(const BlkdebugSection *desc, QDict *section,
+                                int64_t *values, Error **errp)
+{
+    int i;
+
+    for (i = 0; i < BLKDEBUG_MAX_KEYS && desc->keys[i].name; i++) {
+        const BlkdebugKey *k = &desc->keys[i];
+        const char *str = qdict_get_try_str(section, k->name);
+
+        values[k->id] = k->def;
+        if (!str && k->missing) {
+            error_setg(errp, "%s", k->missing);
+            return false;
+        }
+        if (str && !blkdebug_parse_key(k, str, &values[k->id], errp)) {
+            return false;
         }
     }
-    error_setg(errp, "invalid parameter value: %s", str);
-    return false;
+    return true;
 }
 
 static void blkdebug_add_rule(BDRVBlkdebugState *s, BlkdebugRule *rule)
@@ -319,142 +444,64 @@ static bool blkdebug_add_section(BDRVBlkdebugState *s, const char *name,
                                  QDict *section, bool from_options,
                                  Error **errp)
 {
-    g_autofree BlkdebugRule *rule = g_new0(BlkdebugRule, 1);
-    const char *event = qdict_get_try_str(section, "event");
-    bool is_corruption = !strcmp(name, "inject-corruption");
-    int64_t n;
+    const BlkdebugSection *desc = blkdebug_find_section(name);
+    g_autofree BlkdebugRule *rule = NULL;
+    int64_t v[KEY__MAX];
 
-    if (!strcmp(name, "inject-error")) {
-        if (!blkdebug_check_keys(section, inject_error_keys, name, from_options, errp)) {
-            return false;
-        }
-        rule->action = ACTION_INJECT_ERROR;
-    } else if (!strcmp(name, "set-state")) {
-        if (!blkdebug_check_keys(section, set_state_keys, name, from_options, errp)) {
-            return false;
-        }
-        rule->action = ACTION_SET_STATE;
-    } else if (is_corruption) {
-        if (!blkdebug_check_keys(section, inject_corruption_keys, name,
-                                 from_options, errp)) {
-            return false;
-        }
-        rule->action = ACTION_INJECT_CORRUPTION;
-    } else {
+    if (!desc) {
         error_setg(errp, "There is no option group '%s'", name);
         return false;
     }
-
-    /* Event: required, except for corruptions (armed from the start) */
-    if (!event && is_corruption) {
-        rule->event = BLKDBG__MAX;
-    } else if (!event) {
-        error_setg(errp, "Missing event name for rule");
-        return false;
-    } else {
-        int ev = blkdebug_event_from_name(event);
-
-        if (ev < 0) {
-            error_setg(errp, "invalid parameter value: %s", event);
-            return false;
-        }
-        rule->event = ev;
-    }
-    if (!blkdebug_get_int(section, "state", 0, INT_MAX, 0, &n, errp)) {
+    if (!blkdebug_check_keys(desc, section, from_options, errp)) {
         return false;
     }
-    rule->state = n;
+    if (desc->action == ACTION_INJECT_CORRUPTION &&
+        qdict_haskey(section, "offset") && qdict_haskey(section, "sector")) {
+        error_setg(errp, "Parameters 'offset' and 'sector' are "
+                   "mutually exclusive");
+        return false;
+    }
+    if (!blkdebug_parse_keys(desc, section, v, errp)) {
+        return false;
+    }
 
+    rule = g_new0(BlkdebugRule, 1);
+    rule->action = desc->action;
+    rule->event = v[KEY_EVENT];
+    rule->state = v[KEY_STATE];
     switch (rule->action) {
-    case ACTION_INJECT_ERROR: {
-        int64_t sector;
-
-        if (!blkdebug_get_iotype(section, BLKDEBUG_IOTYPE_MASK_DEFAULT,
-                                 &rule->options.inject.iotype_mask, errp) ||
-            !blkdebug_get_int(section, "errno", 0, 4095, EIO, &n, errp) ||
-            !blkdebug_get_int(section, "sector", -1, INT64_MAX / 512, -1,
-                              &sector, errp) ||
-            !blkdebug_get_bool(section, "once",
-                               &rule->options.inject.once, errp) ||
-            !blkdebug_get_bool(section, "immediately",
-                               &rule->options.inject.immediately, errp)) {
-            return false;
-        }
-        rule->options.inject.error = n;
-        rule->options.inject.offset = sector == -1 ? -1 : sector * 512;
+    case ACTION_INJECT_ERROR:
+        rule->options.inject.iotype_mask = v[KEY_IOTYPE];
+        rule->options.inject.error = v[KEY_ERRNO];
+        rule->options.inject.offset =
+            v[KEY_SECTOR] == -1 ? -1 : v[KEY_SECTOR] * 512;
+        rule->options.inject.once = v[KEY_ONCE];
+        rule->options.inject.immediately = v[KEY_IMMEDIATELY];
         break;
-    }
     case ACTION_SET_STATE:
-        if (!qdict_haskey(section, "new_state")) {
-            error_setg(errp, "Parameter 'new_state' is missing");
-            return false;
-        }
-        if (!blkdebug_get_int(section, "new_state", 1, INT_MAX, 0, &n,
-                              errp)) {
-            return false;
-        }
-        rule->options.set_state.new_state = n;
+        rule->options.set_state.new_state = v[KEY_NEW_STATE];
         break;
-    case ACTION_INJECT_CORRUPTION: {
-        const char *action = qdict_get_try_str(section, "action");
-        int64_t sector, offset, length, mask, value, delta;
-        int i;
-
-        rule->options.corrupt.kind = CORRUPT_FLIP;
-        if (action) {
-            for (i = 0; i < (int)ARRAY_SIZE(blkdebug_corruption_names); i++) {
-                if (!strcmp(action, blkdebug_corruption_names[i])) {
-                    break;
-                }
-            }
-            if (i == (int)ARRAY_SIZE(blkdebug_corruption_names)) {
-                error_setg(errp, "Parameter 'action' does not accept value "
-                           "'%s' (flip, set, drop or shift)", action);
-                return false;
-            }
-            rule->options.corrupt.kind = i;
-        }
-        if (qdict_haskey(section, "offset") &&
-            qdict_haskey(section, "sector")) {
-            error_setg(errp, "Parameters 'offset' and 'sector' are "
-                       "mutually exclusive");
-            return false;
-        }
-        if (!blkdebug_get_iotype(section, 1ull << BLKDEBUG_IO_TYPE_READ,
-                                 &rule->options.corrupt.iotype_mask, errp) ||
-            !blkdebug_get_int(section, "offset", -1, INT64_MAX, -1, &offset,
-                              errp) ||
-            !blkdebug_get_int(section, "sector", -1, INT64_MAX / 512, -1,
-                              &sector, errp) ||
-            !blkdebug_get_int(section, "length", 1, INT32_MAX, 1, &length,
-                              errp) ||
-            !blkdebug_get_int(section, "mask", 1, 255, 1, &mask, errp) ||
-            !blkdebug_get_int(section, "value", 0, 255, 0, &value, errp) ||
-            !blkdebug_get_int(section, "delta", INT32_MIN, INT32_MAX, 512,
-                              &delta, errp) ||
-            !blkdebug_get_bool(section, "once",
-                               &rule->options.corrupt.once, errp)) {
-            return false;
-        }
-        if (sector != -1) {
-            offset = sector * 512;
-        }
+    case ACTION_INJECT_CORRUPTION:
+        rule->options.corrupt.kind = v[KEY_ACTION];
+        rule->options.corrupt.iotype_mask = v[KEY_IOTYPE];
         if (!blkdebug_corruption_fits(rule->options.corrupt.kind,
                                       rule->options.corrupt.iotype_mask,
                                       errp)) {
             return false;
         }
-        if (rule->options.corrupt.kind == CORRUPT_SHIFT && delta == 0) {
+        if (rule->options.corrupt.kind == CORRUPT_SHIFT &&
+            v[KEY_DELTA] == 0) {
             error_setg(errp, "Parameter 'delta' must not be 0");
             return false;
         }
-        rule->options.corrupt.offset = offset;
-        rule->options.corrupt.length = length;
-        rule->options.corrupt.mask = mask;
-        rule->options.corrupt.value = value;
-        rule->options.corrupt.delta = delta;
+        rule->options.corrupt.offset =
+            v[KEY_SECTOR] != -1 ? v[KEY_SECTOR] * 512 : v[KEY_OFFSET];
+        rule->options.corrupt.length = v[KEY_LENGTH];
+        rule->options.corrupt.mask = v[KEY_MASK];
+        rule->options.corrupt.value = v[KEY_VALUE];
+        rule->options.corrupt.delta = v[KEY_DELTA];
+        rule->options.corrupt.once = v[KEY_ONCE];
         break;
-    }
     default:
         g_assert_not_reached();
     }
@@ -861,6 +908,30 @@ static void blkdebug_assert_limits(BDRVBlkdebugState *s, int64_t offset,
     }
 }
 
+/*
+ * Write-zeroes and discard have their own limits: the core splits them
+ * at @op_max, and a piece not aligned to @op_align (the head or tail of
+ * an unaligned request) never crosses an @op_align boundary.  Like every
+ * request they are aligned to the request alignment.
+ */
+static void blkdebug_assert_op_limits(BDRVBlkdebugState *s, int64_t offset,
+                                      int64_t bytes, uint64_t op_align,
+                                      uint64_t op_max)
+{
+    if (s->align) {
+        assert(QEMU_IS_ALIGNED(offset, s->align));
+        assert(QEMU_IS_ALIGNED(bytes, s->align));
+    }
+    if (op_align && (!QEMU_IS_ALIGNED(offset, op_align) ||
+                     !QEMU_IS_ALIGNED(bytes, op_align))) {
+        assert(bytes > 0 &&
+               offset / op_align == (offset + bytes - 1) / op_align);
+    }
+    if (op_max) {
+        assert(bytes <= (int64_t)op_max);
+    }
+}
+
 static int coroutine_fn blkdebug_co_preadv(BlockDriverState *bs,
                                            int64_t offset, int64_t bytes,
                                            QEMUIOVector *qiov,
@@ -898,6 +969,7 @@ static int coroutine_fn blkdebug_co_pwritev(BlockDriverState *bs,
     int err;
 
     blkdebug_assert_limits(s, offset, bytes);
+    assert(!(flags & ~bs->supported_write_flags));
 
     err = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_TYPE_WRITE);
     if (err) {
@@ -948,6 +1020,10 @@ static int coroutine_fn blkdebug_co_pwrite_zeroes(BlockDriverState *bs,
     BlkdebugRule *rule;
     int err;
 
+    blkdebug_assert_op_limits(s, offset, bytes, s->opt_write_zero,
+                              s->max_write_zero);
+    assert(!(flags & ~bs->supported_zero_flags));
+
     err = blkdebug_rule_check(bs, offset, bytes,
                               BLKDEBUG_IO_TYPE_WRITE_ZEROES);
     if (err) {
@@ -969,6 +1045,9 @@ static int coroutine_fn blkdebug_co_pdiscard(BlockDriverState *bs,
     BDRVBlkdebugState *s = bs->opaque;
     BlkdebugRule *rule;
     int err;
+
+    blkdebug_assert_op_limits(s, offset, bytes, s->opt_discard,
+                              s->max_discard);
 
     err = blkdebug_rule_check(bs, offset, bytes, BLKDEBUG_IO_TYPE_DISCARD);
     if (err) {

@@ -21,6 +21,9 @@
 #include "qemu/cutils.h"
 #include "qemu/option.h"
 #include "qemu/iov.h"
+#include "qemu/buffer-compare.h"
+#include "qobject/qdict.h"
+#include "qobject/qjson.h"
 
 #define BLKVERIFY_OPT_RAW           "x-raw"
 #define BLKVERIFY_OPT_IMAGE         "x-image"
@@ -153,34 +156,49 @@ blkverify_report(BlkverifyRequest *r, const char *fmt, ...)
     fprintf(stderr, "\n");
 }
 
-/* "blkverify: raw  OFFSET:  hex...  ascii" for up to 16 bytes */
+/* "blkverify: raw  OFFSET:  hex...  text" for up to 16 bytes */
 static void blkverify_dump_line(const char *side, int64_t abs_offset,
                                 const uint8_t *buf, size_t len)
 {
-    size_t i;
+    g_autoptr(GString) line = g_string_new(NULL);
 
-    fprintf(stderr, "blkverify: %-4s %08" PRIx64 ": ", side, abs_offset);
-    for (i = 0; i < BLKVERIFY_HEX_BYTES; i++) {
-        if (i < len) {
-            fprintf(stderr, " %02x", buf[i]);
-        } else {
-            fprintf(stderr, "   ");
-        }
-    }
-    fprintf(stderr, "  ");
-    for (i = 0; i < len; i++) {
-        fputc(g_ascii_isprint(buf[i]) ? buf[i] : '.', stderr);
-    }
-    fprintf(stderr, "\n");
+    g_string_printf(line, "blkverify: %-4s ", side);
+    qemu_hexdump_line(line, abs_offset, buf, len,
+                      QEMU_HEXDUMP_PAD | QEMU_HEXDUMP_PRINTABLE);
+    fputs(line->str, stderr);
 }
 
-static void blkverify_append_hex(GString *s, const uint8_t *buf, size_t len)
+/* Up to BLKVERIFY_HEX_BYTES of @buf as a string of hex digits */
+static char *blkverify_hex(const uint8_t *buf, size_t len)
 {
+    GString *s = g_string_new(NULL);
     size_t i;
 
-    for (i = 0; i < len; i++) {
+    for (i = 0; i < MIN(len, BLKVERIFY_HEX_BYTES); i++) {
         g_string_append_printf(s, "%02x", buf[i]);
     }
+    return g_string_free(s, false);
+}
+
+/* The log entry describing request @r; the caller adds the details */
+static QDict *blkverify_log_entry(BlkverifyRequest *r)
+{
+    QDict *entry = qdict_new();
+
+    qdict_put_str(entry, "op", blkverify_op_names[r->op]);
+    qdict_put_int(entry, "offset", r->offset);
+    qdict_put_int(entry, "bytes", r->bytes);
+    return entry;
+}
+
+/* Append @entry to the log as one line of compact JSON */
+static void blkverify_log_write(BDRVBlkverifyState *s, QDict *entry)
+{
+    g_autoptr(GString) json = qobject_to_json(QOBJECT(entry));
+
+    fprintf(s->log, "%s\n", json->str);
+    fflush(s->log);
+    qobject_unref(entry);
 }
 
 /* One JSON line per differing run of bytes */
@@ -188,36 +206,35 @@ static void blkverify_log_run(BDRVBlkverifyState *s, BlkverifyRequest *r,
                               int64_t pos, int64_t len, const uint8_t *raw,
                               const uint8_t *test)
 {
-    g_autoptr(GString) line = g_string_new(NULL);
-    size_t shown = MIN(len, BLKVERIFY_HEX_BYTES);
+    g_autofree char *raw_hex = NULL;
+    g_autofree char *test_hex = NULL;
+    QDict *entry;
 
     if (!s->log) {
         return;
     }
-    g_string_append_printf(line, "{\"op\": \"%s\", \"offset\": %" PRId64
-                           ", \"bytes\": %" PRId64 ", \"mismatch_offset\": %"
-                           PRId64 ", \"mismatch_bytes\": %" PRId64
-                           ", \"raw_hex\": \"", blkverify_op_names[r->op],
-                           r->offset, r->bytes, r->offset + pos, len);
-    blkverify_append_hex(line, raw + pos, shown);
-    g_string_append(line, "\", \"test_hex\": \"");
-    blkverify_append_hex(line, test + pos, shown);
-    g_string_append(line, "\"}\n");
-    fputs(line->str, s->log);
-    fflush(s->log);
+    raw_hex = blkverify_hex(raw + pos, len);
+    test_hex = blkverify_hex(test + pos, len);
+    entry = blkverify_log_entry(r);
+    qdict_put_int(entry, "mismatch_offset", r->offset + pos);
+    qdict_put_int(entry, "mismatch_bytes", len);
+    qdict_put_str(entry, "raw_hex", raw_hex);
+    qdict_put_str(entry, "test_hex", test_hex);
+    blkverify_log_write(s, entry);
 }
 
 static void blkverify_log_ret(BDRVBlkverifyState *s, BlkverifyRequest *r,
                               int test_ret, int raw_ret)
 {
+    QDict *entry;
+
     if (!s->log) {
         return;
     }
-    fprintf(s->log, "{\"op\": \"%s\", \"offset\": %" PRId64 ", \"bytes\": %"
-            PRId64 ", \"test_ret\": %d, \"raw_ret\": %d}\n",
-            blkverify_op_names[r->op], r->offset, r->bytes, test_ret,
-            raw_ret);
-    fflush(s->log);
+    entry = blkverify_log_entry(r);
+    qdict_put_int(entry, "test_ret", test_ret);
+    qdict_put_int(entry, "raw_ret", raw_ret);
+    blkverify_log_write(s, entry);
 }
 
 /* In abort mode, a mismatch ends the process (blkverify's purpose) */
@@ -255,18 +272,13 @@ static bool blkverify_compare(BDRVBlkverifyState *s, BlkverifyRequest *r,
     while (pos < bytes) {
         int64_t start, end;
 
-        /* Skip equal bytes quickly */
-        while (pos < bytes && raw[pos] == test[pos]) {
-            pos++;
-        }
-        if (pos == bytes) {
+        start = pos + buffer_find_diff(raw + pos, test + pos, bytes - pos);
+        if (start == bytes) {
             break;
         }
-        start = pos;
-        while (pos < bytes && raw[pos] != test[pos]) {
-            pos++;
-        }
-        end = pos;
+        end = start + buffer_diff_run(raw + start, test + start,
+                                      bytes - start);
+        pos = end;
 
         if (runs == 0) {
             blkverify_report(r, "contents mismatch in sector %" PRId64,
@@ -340,39 +352,105 @@ static void blkverify_parse_filename(const char *filename, QDict *options,
     qdict_put_str(options, BLKVERIFY_OPT_IMAGE, c + 1);
 }
 
-static bool blkverify_apply_options(BDRVBlkverifyState *s, QemuOpts *opts,
-                                    Error **errp)
+/*
+ * The options the behaviour depends on (the children aside), as read for
+ * open or reopen.  log_given says whether log= was there; log_path is
+ * then its value (NULL if empty) and log, once opened, the new log.
+ */
+typedef struct BlkverifyOptions {
+    bool report_mode;
+    bool verify_writes;
+    bool log_given;
+    FILE *log;
+    char *log_path;
+} BlkverifyOptions;
+
+/*
+ * Read mode, verify-writes and log from @opts into @o.  A key that is
+ * absent leaves the value @o has (the defaults on open, the current
+ * values on reopen).
+ */
+static bool blkverify_read_options(QemuOpts *opts, BlkverifyOptions *o,
+                                   Error **errp)
 {
     const char *mode = qemu_opt_get(opts, BLKVERIFY_OPT_MODE);
     const char *log = qemu_opt_get(opts, BLKVERIFY_OPT_LOG);
 
-    if (!mode || !strcmp(mode, "abort")) {
-        s->report_mode = false;
+    if (!mode) {
+        /* keep */
+    } else if (!strcmp(mode, "abort")) {
+        o->report_mode = false;
     } else if (!strcmp(mode, "report")) {
-        s->report_mode = true;
+        o->report_mode = true;
     } else {
         error_setg(errp, "Parameter 'mode' expects 'abort' or 'report', "
                    "not '%s'", mode);
         return false;
     }
-    s->verify_writes = qemu_opt_get_bool(opts, BLKVERIFY_OPT_VERIFY_WRITES,
-                                         false);
-    if (log) {
-        s->log = fopen(log, "a");
-        if (!s->log) {
-            error_setg_errno(errp, errno, "Could not open blkverify log "
-                             "'%s'", log);
-            return false;
-        }
-        s->log_path = g_strdup(log);
+    o->verify_writes = qemu_opt_get_bool(opts, BLKVERIFY_OPT_VERIFY_WRITES,
+                                         o->verify_writes);
+    o->log_given = log != NULL;
+    if (log && log[0]) {
+        o->log_path = g_strdup(log);
     }
     return true;
 }
 
+/*
+ * Open the log that @o names, if any: the last step before the options
+ * are applied, so that a failed open or reopen creates no file.
+ */
+static bool blkverify_open_log(BlkverifyOptions *o, Error **errp)
+{
+    if (o->log_path) {
+        o->log = fopen(o->log_path, "a");
+        if (!o->log) {
+            error_setg_errno(errp, errno, "Could not open blkverify log "
+                             "'%s'", o->log_path);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Make @o the options of @s; cannot fail */
+static void blkverify_apply_options(BDRVBlkverifyState *s,
+                                    BlkverifyOptions *o)
+{
+    s->report_mode = o->report_mode;
+    s->verify_writes = o->verify_writes;
+    if (o->log_given) {
+        if (s->log) {
+            fclose(s->log);
+        }
+        g_free(s->log_path);
+        s->log = g_steal_pointer(&o->log);
+        s->log_path = g_steal_pointer(&o->log_path);
+    }
+}
+
+/* Undo what blkverify_read_options() opened */
+static void blkverify_discard_options(BlkverifyOptions *o)
+{
+    if (o->log) {
+        fclose(o->log);
+        o->log = NULL;
+    }
+    g_free(o->log_path);
+    o->log_path = NULL;
+}
+
+/*
+ * Open: blkverify:RAW:TEST or raw.* / test.* (x-raw / x-image),
+ * mode=abort|report, log=PATH, verify-writes=on|off (docs/blkverify.txt).
+ * On failure nothing is left behind: the log is opened last, the
+ * children are dropped by the core.
+ */
 static int blkverify_open(BlockDriverState *bs, QDict *options, int flags,
                           Error **errp)
 {
     BDRVBlkverifyState *s = bs->opaque;
+    BlkverifyOptions o = { 0 };
     QemuOpts *opts;
     int64_t raw_len, test_len;
     int ret = -EINVAL;
@@ -380,7 +458,7 @@ static int blkverify_open(BlockDriverState *bs, QDict *options, int flags,
     QLIST_INIT(&s->in_flight);
     opts = qemu_opts_create(&blkverify_runtime_opts, NULL, 0, &error_abort);
     if (!qemu_opts_absorb_qdict(opts, options, errp) ||
-        !blkverify_apply_options(s, opts, errp)) {
+        !blkverify_read_options(opts, &o, errp)) {
         goto fail;
     }
 
@@ -416,16 +494,89 @@ static int blkverify_open(BlockDriverState *bs, QDict *options, int flags,
         goto fail;
     }
 
-    bs->supported_write_flags = BDRV_REQ_FUA;
-    bs->supported_zero_flags = BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP;
+    /*
+     * A flag goes down only if both children honour it; otherwise the
+     * core emulates it above us (FUA as a flush of both, which is what
+     * the children would do for themselves anyway).
+     */
+    bs->supported_write_flags = BDRV_REQ_FUA &
+                                bs->file->bs->supported_write_flags &
+                                s->test_file->bs->supported_write_flags;
+    bs->supported_zero_flags = (BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP) &
+                               bs->file->bs->supported_zero_flags &
+                               s->test_file->bs->supported_zero_flags;
+    if (!blkverify_open_log(&o, errp)) {
+        goto fail;
+    }
+    blkverify_apply_options(s, &o);
     ret = 0;
 fail:
     qemu_opts_del(opts);
-    if (ret < 0 && s->log) {
-        fclose(s->log);
-        s->log = NULL;
+    blkverify_discard_options(&o);
+    return ret;
+}
+
+/*
+ * Reopen changes mode, log and verify-writes (a key that is not given
+ * keeps its value; log= with an empty value closes the log).  The
+ * children are not replaced: x-raw / x-image are refused here, raw.* /
+ * test.* by the core; their read-only and cache flags follow ours.
+ */
+static int blkverify_reopen_prepare(BDRVReopenState *state, Error **errp)
+{
+    BDRVBlkverifyState *s = state->bs->opaque;
+    BlkverifyOptions *o = g_new0(BlkverifyOptions, 1);
+    static const char *const fixed[] = {
+        BLKVERIFY_OPT_RAW, BLKVERIFY_OPT_IMAGE,
+    };
+    QemuOpts *opts;
+    size_t i;
+    int ret = -EINVAL;
+
+    o->report_mode = s->report_mode;
+    o->verify_writes = s->verify_writes;
+    opts = qemu_opts_create(&blkverify_runtime_opts, NULL, 0, &error_abort);
+    if (!qemu_opts_absorb_qdict(opts, state->options, errp)) {
+        goto out;
+    }
+    for (i = 0; i < ARRAY_SIZE(fixed); i++) {
+        if (qemu_opt_get(opts, fixed[i])) {
+            error_setg(errp, "Cannot change the option '%s'", fixed[i]);
+            goto out;
+        }
+    }
+    if (!blkverify_read_options(opts, o, errp) ||
+        !blkverify_open_log(o, errp)) {
+        goto out;
+    }
+    state->opaque = g_steal_pointer(&o);
+    ret = 0;
+out:
+    qemu_opts_del(opts);
+    if (o) {
+        blkverify_discard_options(o);
+        g_free(o);
     }
     return ret;
+}
+
+static void blkverify_reopen_commit(BDRVReopenState *state)
+{
+    BlkverifyOptions *o = state->opaque;
+
+    blkverify_apply_options(state->bs->opaque, o);
+    blkverify_discard_options(o);
+    g_free(o);
+    state->opaque = NULL;
+}
+
+static void blkverify_reopen_abort(BDRVReopenState *state)
+{
+    BlkverifyOptions *o = state->opaque;
+
+    blkverify_discard_options(o);
+    g_free(o);
+    state->opaque = NULL;
 }
 
 static void blkverify_close(BlockDriverState *bs)
@@ -439,6 +590,7 @@ static void blkverify_close(BlockDriverState *bs)
         s->log = NULL;
     }
     g_free(s->log_path);
+    s->log_path = NULL;
 }
 
 static int64_t blkverify_getlength(BlockDriverState *bs)
@@ -759,6 +911,9 @@ static BlockDriver bdrv_blkverify = {
     .bdrv_parse_filename    = blkverify_parse_filename,
     .bdrv_open              = blkverify_open,
     .bdrv_close             = blkverify_close,
+    .bdrv_reopen_prepare    = blkverify_reopen_prepare,
+    .bdrv_reopen_commit     = blkverify_reopen_commit,
+    .bdrv_reopen_abort      = blkverify_reopen_abort,
 
     .bdrv_co_preadv         = blkverify_co_preadv,
     .bdrv_co_pwritev        = blkverify_co_pwritev,

@@ -13,6 +13,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/buffer-compare.h"
 #include "qemu/error-report.h"
 #include "block/qcow2.h"
 
@@ -899,11 +900,6 @@ int64_t coroutine_fn qcow2_move_refcount_table(BlockDriverState *bs,
     return table_clusters;
 }
 
-static bool block_is_zero(const uint8_t *buf, size_t len)
-{
-    return len == 0 || (buf[0] == 0 && !memcmp(buf, buf + 1, len - 1));
-}
-
 /*
  * After shrinking: drop the refcount blocks that count nothing but
  * themselves (as QEMU does, the whole table is rewritten first)
@@ -941,7 +937,7 @@ int coroutine_fn qcow2_shrink_reftable(BlockDriverState *bs)
             own_refcount = s->get_refcount(block, own);
             s->set_refcount(block, own, 0);
         }
-        unused = block_is_zero(block, s->cluster_size);
+        unused = buffer_is_zero(block, s->cluster_size);
         if (own != UINT64_MAX) {
             s->set_refcount(block, own, own_refcount);
         }

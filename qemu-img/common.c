@@ -377,30 +377,6 @@ void img_print_json(QObject *obj)
     printf("%s\n", str->str);
 }
 
-bool img_buffer_is_zero(const void *buf, size_t len)
-{
-    const unsigned char *p = buf;
-
-    /*
-     * Once the first 16 bytes are known to be zero, comparing the buffer
-     * with itself shifted by 16 bytes proves the rest zero too.
-     */
-    if (len < 16) {
-        size_t i;
-
-        for (i = 0; i < len; i++) {
-            if (p[i]) {
-                return false;
-            }
-        }
-        return true;
-    }
-    if (p[0] || p[len - 1] || memcmp(p, p + 1, 15)) {
-        return false;
-    }
-    return !memcmp(p, p + 16, len - 16);
-}
-
 /* Progress display */
 
 static struct {

@@ -15,6 +15,7 @@
 
 #include <getopt.h>
 
+#include "qemu/buffer-compare.h"
 #include "qemu/error-report.h"
 #include "qapi/error.h"
 #include "sysemu/block-backend.h"
@@ -40,33 +41,40 @@ enum {
 static bool img_sectors_differ(const uint8_t *a, const uint8_t *b,
                                int64_t bytes, int64_t *pnum)
 {
-    int64_t done = MIN(bytes, (int64_t)BDRV_SECTOR_SIZE);
-    bool differ = memcmp(a, b, done) != 0;
+    const int64_t sector = BDRV_SECTOR_SIZE;
+    int64_t first = buffer_find_diff(a, b, bytes);
+    int64_t done;
 
-    while (done < bytes) {
-        int64_t len = MIN(bytes - done, (int64_t)BDRV_SECTOR_SIZE);
+    if (first == bytes) {
+        *pnum = bytes;
+        return false;
+    }
+    if (first >= sector) {
+        /* Equal sectors up to the one holding the first difference */
+        *pnum = QEMU_ALIGN_DOWN(first, sector);
+        return false;
+    }
+    /* Differing sectors: each has a difference somewhere in it */
+    for (done = sector; done < bytes; done += sector) {
+        int64_t len = MIN(bytes - done, sector);
 
-        if ((memcmp(a + done, b + done, len) != 0) != differ) {
+        if ((int64_t)buffer_find_diff(a + done, b + done, len) == len) {
             break;
         }
-        done += len;
     }
-    *pnum = done;
-    return differ;
+    *pnum = MIN(done, bytes);
+    return true;
 }
 
 /* Offset of the first sector of @buf with a nonzero byte, or -1 */
 static int64_t img_find_nonzero(const uint8_t *buf, int64_t bytes)
 {
-    int64_t i;
+    int64_t first = buffer_find_not_byte(buf, 0, bytes);
 
-    for (i = 0; i < bytes; i += BDRV_SECTOR_SIZE) {
-        if (!img_buffer_is_zero(buf + i,
-                                MIN(bytes - i, (int64_t)BDRV_SECTOR_SIZE))) {
-            return i;
-        }
+    if (first == bytes) {
+        return -1;
     }
-    return -1;
+    return QEMU_ALIGN_DOWN(first, (int64_t)BDRV_SECTOR_SIZE);
 }
 
 /* An extent only one image has allocated must read as zeroes there */

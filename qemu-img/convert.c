@@ -17,6 +17,7 @@
 
 #include <getopt.h>
 
+#include "qemu/buffer-compare.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qemu/option.h"
@@ -269,10 +270,10 @@ static bool img_sector_run(const uint8_t *buf, int64_t n, int64_t *pnum,
         *pnum = 0;
         return false;
     }
-    zero = img_buffer_is_zero(buf, BDRV_SECTOR_SIZE);
+    zero = buffer_is_zero(buf, BDRV_SECTOR_SIZE);
     for (i = 1; i < n; i++) {
-        if (img_buffer_is_zero(buf + i * BDRV_SECTOR_SIZE,
-                               BDRV_SECTOR_SIZE) != zero) {
+        if (buffer_is_zero(buf + i * BDRV_SECTOR_SIZE,
+                           BDRV_SECTOR_SIZE) != zero) {
             break;
         }
     }
@@ -364,7 +365,7 @@ static int coroutine_fn img_convert_write(ImgConvertState *s,
             if (!s->min_sparse) {
                 write_data = true;
             } else if (s->compressed) {
-                write_data = !img_buffer_is_zero(buf, n * BDRV_SECTOR_SIZE);
+                write_data = !buffer_is_zero(buf, n * BDRV_SECTOR_SIZE);
             } else {
                 write_data = img_sector_run_min(buf, n, &n, s->min_sparse,
                                                 sector_num, s->alignment);

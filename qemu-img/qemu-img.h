@@ -114,9 +114,6 @@ void img_print_json(QObject *obj);
 /* A copy of @obj whose dictionaries iterate in QEMU 7.2's order */
 QObject *img_qemu_order(QObject *obj);
 
-/* Whether @len bytes at @buf are all zero */
-bool img_buffer_is_zero(const void *buf, size_t len);
-
 /*
  * -p progress display: "    (12.34/100%)\r" lines on stdout.
  * img_progress_print(delta, 0) sets the progress to @delta percent;

@@ -21,14 +21,25 @@ void pstrcpy(char *buf, int buf_size, const char *str)
     buf[i] = '\0';
 }
 
-char *pstrcat(char *buf, int buf_size, const char *s)
+bool qapi_bool_parse(const char *name, const char *value, bool *obj,
+                     Error **errp)
 {
-    int len = strnlen(buf, buf_size);
+    static const char *const true_words[] = { "on", "yes", "true", "y" };
+    static const char *const false_words[] = { "off", "no", "false", "n" };
+    size_t i;
 
-    if (len < buf_size) {
-        pstrcpy(buf + len, buf_size - len, s);
+    for (i = 0; i < G_N_ELEMENTS(true_words); i++) {
+        if (!strcmp(value, true_words[i])) {
+            *obj = true;
+            return true;
+        }
+        if (!strcmp(value, false_words[i])) {
+            *obj = false;
+            return true;
+        }
     }
-    return buf;
+    error_setg(errp, "Parameter '%s' expects 'on' or 'off'", name);
+    return false;
 }
 
 bool strstart(const char *str, const char *val, const char **ptr)
@@ -65,32 +76,6 @@ static int check_strtox(const char *nptr, const char *ep,
         return -ERANGE;
     }
     return libc_errno ? -libc_errno : 0;
-}
-
-int qemu_strtoi(const char *nptr, const char **endptr, int base,
-                int *result)
-{
-    char *ep;
-    long long val;
-
-    if (!nptr) {
-        if (endptr) {
-            *endptr = NULL;
-        }
-        return -EINVAL;
-    }
-    errno = 0;
-    val = strtoll(nptr, &ep, base);
-    if (val < INT_MIN) {
-        *result = INT_MIN;
-        errno = ERANGE;
-    } else if (val > INT_MAX) {
-        *result = INT_MAX;
-        errno = ERANGE;
-    } else {
-        *result = val;
-    }
-    return check_strtox(nptr, ep, endptr, errno);
 }
 
 int qemu_strtoi64(const char *nptr, const char **endptr, int base,
@@ -261,11 +246,6 @@ out:
 int qemu_strtosz(const char *nptr, const char **end, uint64_t *result)
 {
     return do_strtosz(nptr, end, 'B', result);
-}
-
-int qemu_strtosz_MiB(const char *nptr, const char **end, uint64_t *result)
-{
-    return do_strtosz(nptr, end, 'M', result);
 }
 
 char *size_to_str(uint64_t val)

@@ -9,7 +9,6 @@
 typedef enum ReportType {
     REPORT_TYPE_ERROR,
     REPORT_TYPE_WARNING,
-    REPORT_TYPE_INFO,
 } ReportType;
 
 /*
@@ -62,15 +61,6 @@ void warn_report(const char *fmt, ...)
 
     va_start(ap, fmt);
     vreport(REPORT_TYPE_WARNING, fmt, ap);
-    va_end(ap);
-}
-
-void info_report(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vreport(REPORT_TYPE_INFO, fmt, ap);
     va_end(ap);
 }
 

@@ -156,33 +156,6 @@ void error_propagate(Error **dst_errp, Error *local_err)
     }
 }
 
-void error_propagate_prepend(Error **dst_errp, Error *local_err,
-                             const char *fmt, ...)
-{
-    va_list ap;
-
-    if (dst_errp && !*dst_errp) {
-        va_start(ap, fmt);
-        error_vprepend(&local_err, fmt, ap);
-        va_end(ap);
-    }
-    error_propagate(dst_errp, local_err);
-}
-
-Error *error_copy(const Error *err)
-{
-    Error *copy = g_new0(Error, 1);
-
-    copy->msg = g_strdup(err->msg);
-    if (err->hint) {
-        copy->hint = g_string_new_len(err->hint->str, err->hint->len);
-    }
-    copy->src = err->src;
-    copy->func = err->func;
-    copy->line = err->line;
-    return copy;
-}
-
 void error_free(Error *err)
 {
     if (err) {
@@ -204,15 +177,6 @@ void error_free_or_abort(Error **errp)
 void error_report_err(Error *err)
 {
     error_report("%s", error_get_pretty(err));
-    if (err->hint) {
-        error_printf("%s", err->hint->str);
-    }
-    error_free(err);
-}
-
-void warn_report_err(Error *err)
-{
-    warn_report("%s", error_get_pretty(err));
     if (err->hint) {
         error_printf("%s", err->hint->str);
     }

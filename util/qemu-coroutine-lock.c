@@ -1,5 +1,5 @@
 /*
- * Coroutine wait queues, mutexes and reader/writer locks
+ * Coroutine wait queues and mutexes
  *
  * Waking never switches stacks on the spot: woken coroutines are entered
  * through aio_co_wake(), so a coroutine that releases a lock keeps running
@@ -17,8 +17,6 @@
 /* Lives on the waiting coroutine's stack while it is yielded */
 typedef struct CoWaitRecord {
     Coroutine *co;
-    /* For CoRwlock: this waiter wants the lock exclusively */
-    bool writer;
     QSIMPLEQ_ENTRY(CoWaitRecord) next;
 } CoWaitRecord;
 
@@ -39,7 +37,7 @@ static void coroutine_fn co_queue_wait_record(CoQueue *queue,
 
 void coroutine_fn qemu_co_queue_wait(CoQueue *queue)
 {
-    CoWaitRecord w = { .writer = false };
+    CoWaitRecord w = { 0 };
 
     co_queue_wait_record(queue, &w);
 }
@@ -129,75 +127,4 @@ void coroutine_fn qemu_co_mutex_unlock(CoMutex *mutex)
     /* Hand over directly, so nobody can take the lock in between */
     mutex->holder = w->co;
     co_queue_wake_first(&mutex->waiters);
-}
-
-void qemu_co_rwlock_init(CoRwlock *lock)
-{
-    lock->readers = 0;
-    lock->writer = false;
-    qemu_co_queue_init(&lock->queue);
-}
-
-/*
- * Grant the lock to waiters at the head of the queue, in order, for as
- * long as they are compatible with the current holders.
- */
-static void co_rwlock_grant(CoRwlock *lock)
-{
-    CoWaitRecord *w;
-
-    while ((w = QSIMPLEQ_FIRST(&lock->queue.entries)) != NULL) {
-        if (w->writer) {
-            if (lock->writer || lock->readers > 0) {
-                return;
-            }
-            lock->writer = true;
-            co_queue_wake_first(&lock->queue);
-            return;
-        }
-        if (lock->writer) {
-            return;
-        }
-        lock->readers++;
-        co_queue_wake_first(&lock->queue);
-    }
-}
-
-void coroutine_fn qemu_co_rwlock_rdlock(CoRwlock *lock)
-{
-    CoWaitRecord w = { .writer = false };
-
-    /* Queue behind waiting writers so they do not starve */
-    if (!lock->writer && QSIMPLEQ_EMPTY(&lock->queue.entries)) {
-        lock->readers++;
-        return;
-    }
-    co_queue_wait_record(&lock->queue, &w);
-    /* co_rwlock_grant() counted us in */
-    assert(!lock->writer && lock->readers > 0);
-}
-
-void coroutine_fn qemu_co_rwlock_wrlock(CoRwlock *lock)
-{
-    CoWaitRecord w = { .writer = true };
-
-    if (!lock->writer && lock->readers == 0 &&
-        QSIMPLEQ_EMPTY(&lock->queue.entries)) {
-        lock->writer = true;
-        return;
-    }
-    co_queue_wait_record(&lock->queue, &w);
-    assert(lock->writer && lock->readers == 0);
-}
-
-void coroutine_fn qemu_co_rwlock_unlock(CoRwlock *lock)
-{
-    if (lock->writer) {
-        assert(lock->readers == 0);
-        lock->writer = false;
-    } else {
-        assert(lock->readers > 0);
-        lock->readers--;
-    }
-    co_rwlock_grant(lock);
 }

@@ -73,23 +73,6 @@ static QemuOpt *find_opt(QemuOpts *opts, const char *name)
     return found;
 }
 
-static bool parse_bool_str(const char *name, const char *value, bool *ret,
-                           Error **errp)
-{
-    if (!strcmp(value, "on") || !strcmp(value, "yes") ||
-        !strcmp(value, "true") || !strcmp(value, "y")) {
-        *ret = true;
-        return true;
-    }
-    if (!strcmp(value, "off") || !strcmp(value, "no") ||
-        !strcmp(value, "false") || !strcmp(value, "n")) {
-        *ret = false;
-        return true;
-    }
-    error_setg(errp, "Parameter '%s' expects 'on' or 'off'", name);
-    return false;
-}
-
 static bool parse_number_str(const char *name, const char *value,
                              uint64_t *ret, Error **errp)
 {
@@ -139,7 +122,7 @@ static bool opt_parse_value(QemuOpt *opt, Error **errp)
     case QEMU_OPT_STRING:
         return true;
     case QEMU_OPT_BOOL:
-        return parse_bool_str(opt->name, opt->str, &opt->value.boolean,
+        return qapi_bool_parse(opt->name, opt->str, &opt->value.boolean,
                               errp);
     case QEMU_OPT_NUMBER:
         return parse_number_str(opt->name, opt->str, &opt->value.uint,
@@ -216,11 +199,6 @@ QemuOpts *qemu_opts_find(QemuOptsList *list, const char *id)
         }
     }
     return NULL;
-}
-
-const char *qemu_opts_id(QemuOpts *opts)
-{
-    return opts->id;
 }
 
 QemuOpts *qemu_opts_create(QemuOptsList *list, const char *id,
@@ -440,12 +418,6 @@ bool qemu_opt_set(QemuOpts *opts, const char *name, const char *value,
     return opt_add(opts, name, value, false, errp);
 }
 
-bool qemu_opt_set_bool(QemuOpts *opts, const char *name, bool val,
-                       Error **errp)
-{
-    return opt_add(opts, name, val ? "on" : "off", false, errp);
-}
-
 bool qemu_opt_set_number(QemuOpts *opts, const char *name, int64_t val,
                          Error **errp)
 {
@@ -492,7 +464,7 @@ static bool opt_get_bool_helper(QemuOpts *opts, const char *name,
         ret = opt->value.boolean;
     } else {
         str = qemu_opt_get(opts, name);
-        if (!str || !parse_bool_str(name, str, &ret, NULL)) {
+        if (!str || !qapi_bool_parse(name, str, &ret, NULL)) {
             ret = defval;
         }
     }
@@ -663,26 +635,6 @@ QDict *qemu_opts_to_qdict(QemuOpts *opts, QDict *qdict)
         qdict_put_str(qdict, opt->name, opt->str);
     }
     return qdict;
-}
-
-bool qemu_opts_apply_qdict(QemuOpts *opts, const QDict *qdict, Error **errp)
-{
-    const QDictEntry *entry;
-
-    for (entry = qdict_first(qdict); entry; entry = qdict_next(qdict, entry)) {
-        char *str = qobject_to_opt_str(qdict_entry_value(entry));
-        bool ok;
-
-        if (!str) {
-            continue;
-        }
-        ok = qemu_opt_set(opts, qdict_entry_key(entry), str, errp);
-        g_free(str);
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
 }
 
 /* Commas in values are doubled, so the output parses back the same */

@@ -51,16 +51,12 @@ void error_append_hint(Error *const *errp, const char *fmt, ...)
  * propagated, for "if (!error_propagate(...))"-free code that prefers bool.
  */
 void error_propagate(Error **dst_errp, Error *local_err);
-void error_propagate_prepend(Error **dst_errp, Error *local_err,
-                             const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
-Error *error_copy(const Error *err);
 void error_free(Error *err);
 void error_free_or_abort(Error **errp);
 
 /* Print "progname: message" (plus hint) on stderr and free @err. */
 void error_report_err(Error *err);
-void warn_report_err(Error *err);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Error, error_free)
 

@@ -26,8 +26,6 @@ Coroutine *qemu_coroutine_create(CoroutineEntry *entry, void *opaque);
  * called on a coroutine that is already running (entered).
  */
 void qemu_coroutine_enter(Coroutine *co);
-/* Enter @co only if it is not currently running */
-void qemu_coroutine_enter_if_inactive(Coroutine *co);
 
 /* Return control to whoever entered the current coroutine. */
 void coroutine_fn qemu_coroutine_yield(void);
@@ -69,18 +67,6 @@ typedef struct CoMutex {
 void qemu_co_mutex_init(CoMutex *mutex);
 void coroutine_fn qemu_co_mutex_lock(CoMutex *mutex);
 void coroutine_fn qemu_co_mutex_unlock(CoMutex *mutex);
-
-/* Reader/writer lock for coroutines */
-typedef struct CoRwlock {
-    int readers;
-    bool writer;
-    CoQueue queue;
-} CoRwlock;
-
-void qemu_co_rwlock_init(CoRwlock *lock);
-void coroutine_fn qemu_co_rwlock_rdlock(CoRwlock *lock);
-void coroutine_fn qemu_co_rwlock_wrlock(CoRwlock *lock);
-void coroutine_fn qemu_co_rwlock_unlock(CoRwlock *lock);
 
 /* Number of coroutines currently kept in the free pool (for tests) */
 unsigned qemu_coroutine_pool_size(void);

@@ -6,9 +6,10 @@
 #ifndef QEMU_CUTILS_H
 #define QEMU_CUTILS_H
 
+#include "qapi/error.h"
+
 /* Copy with truncation, always NUL-terminated */
 void pstrcpy(char *buf, int buf_size, const char *str);
-char *pstrcat(char *buf, int buf_size, const char *s);
 /* If @str starts with @val, set *@ptr past it and return true */
 bool strstart(const char *str, const char *val, const char **ptr);
 
@@ -16,8 +17,6 @@ bool strstart(const char *str, const char *val, const char **ptr);
  * Number parsing in the style of strtol: 0 or -EINVAL/-ERANGE.
  * With @endptr NULL, trailing characters are an error (-EINVAL).
  */
-int qemu_strtoi(const char *nptr, const char **endptr, int base,
-                int *result);
 int qemu_strtoi64(const char *nptr, const char **endptr, int base,
                   int64_t *result);
 int qemu_strtou64(const char *nptr, const char **endptr, int base,
@@ -25,17 +24,24 @@ int qemu_strtou64(const char *nptr, const char **endptr, int base,
 
 /*
  * Sizes with an optional suffix B, K, M, G, T, P, E (binary, case
- * insensitive); fractions allowed ("1.5G").  qemu_strtosz defaults to
- * bytes, qemu_strtosz_MiB to MiB.  Returns 0, -EINVAL or -ERANGE.
+ * insensitive, bytes without one); fractions allowed ("1.5G").
+ * Returns 0, -EINVAL or -ERANGE.
  */
 int qemu_strtosz(const char *nptr, const char **end, uint64_t *result);
-int qemu_strtosz_MiB(const char *nptr, const char **end, uint64_t *result);
 
 /*
  * Human-readable size as qemu-img prints it: "1 MiB", "1.5 GiB",
  * "512 B", three significant digits (g_free the result).
  */
 char *size_to_str(uint64_t val);
+
+/*
+ * The one parser of boolean option values in the tree: "on", "yes",
+ * "true", "y" are true, "off", "no", "false", "n" are false.  Anything
+ * else fails with "Parameter '@name' expects 'on' or 'off'".
+ */
+bool qapi_bool_parse(const char *name, const char *value, bool *obj,
+                     Error **errp);
 
 /* Host page size etc. are in osdep.h */
 

@@ -10,7 +10,6 @@ void error_report(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 void error_vreport(const char *fmt, va_list ap) G_GNUC_PRINTF(1, 0);
 /* "progname: warning: message" */
 void warn_report(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-void info_report(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 /* Like printf to stderr, for continuation lines */
 void error_printf(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 

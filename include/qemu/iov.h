@@ -21,15 +21,12 @@ size_t iov_memset(const struct iovec *iov, unsigned int iov_cnt,
 typedef struct QEMUIOVector {
     struct iovec *iov;
     int niov;
-    int nalloc;     /* -1 for an external iov that we must not grow/free */
+    int nalloc;     /* -1: a single-buffer vector, not grown or freed */
     size_t size;
     struct iovec local_iov;   /* storage for qemu_iovec_init_buf() */
 } QEMUIOVector;
 
 void qemu_iovec_init(QEMUIOVector *qiov, int alloc_hint);
-/* Wrap an existing array (not copied, not freed by destroy) */
-void qemu_iovec_init_external(QEMUIOVector *qiov, struct iovec *iov,
-                              int niov);
 /* A single-buffer vector that needs no destroy */
 void qemu_iovec_init_buf(QEMUIOVector *qiov, void *buf, size_t len);
 static inline void *qemu_iovec_buf(QEMUIOVector *qiov)
@@ -55,24 +52,5 @@ size_t qemu_iovec_from_buf(QEMUIOVector *qiov, size_t offset,
                            const void *buf, size_t bytes);
 size_t qemu_iovec_memset(QEMUIOVector *qiov, size_t offset,
                          int fillc, size_t bytes);
-/* True if @bytes of @qiov from @offset are all zero */
-bool qemu_iovec_is_zero(QEMUIOVector *qiov, size_t offset, size_t bytes);
-
-/*
- * Compare contents; returns the byte offset of the first difference, or
- * -1 if equal.  Both vectors must have the same size.
- */
-ssize_t qemu_iovec_compare(QEMUIOVector *a, QEMUIOVector *b);
-
-/*
- * Make @dest (initialised by the caller) a vector over @buf with the same
- * shape as @src: each element maps to a region of @buf, and elements of
- * @src that overlap in memory map to regions that overlap the same way, so
- * reading into @dest reproduces what reading into @src would leave behind.
- * @buf must have room for the union of @src's memory ranges (at most
- * @src->size bytes).
- */
-void qemu_iovec_clone(QEMUIOVector *dest, const QEMUIOVector *src,
-                      void *buf);
 
 #endif /* QEMU_IOV_H */

@@ -66,7 +66,6 @@ QemuOpts *qemu_opts_parse_noisily(QemuOptsList *list, const char *params,
                                   bool permit_abbrev);
 /* The instance with @id (NULL: the one without id), or NULL */
 QemuOpts *qemu_opts_find(QemuOptsList *list, const char *id);
-const char *qemu_opts_id(QemuOpts *opts);
 /* Same, parsing into existing @opts */
 bool qemu_opts_do_parse(QemuOpts *opts, const char *params,
                         const char *firstname, Error **errp);
@@ -74,8 +73,6 @@ bool qemu_opts_do_parse(QemuOpts *opts, const char *params,
 /* Setting checks the type against the description ("Parameter 'x' ...") */
 bool qemu_opt_set(QemuOpts *opts, const char *name, const char *value,
                   Error **errp);
-bool qemu_opt_set_bool(QemuOpts *opts, const char *name, bool val,
-                       Error **errp);
 bool qemu_opt_set_number(QemuOpts *opts, const char *name, int64_t val,
                          Error **errp);
 
@@ -103,8 +100,6 @@ bool qemu_opt_find(QemuOpts *opts, const char *name);
 bool qemu_opts_absorb_qdict(QemuOpts *opts, QDict *qdict, Error **errp);
 /* All options as strings into @qdict (created when NULL) */
 QDict *qemu_opts_to_qdict(QemuOpts *opts, QDict *qdict);
-/* Apply an option dict to @opts (used for create options) */
-bool qemu_opts_apply_qdict(QemuOpts *opts, const QDict *qdict, Error **errp);
 
 /*
  * Print " key=value key2=value2" (@separator before every item) of all set

@@ -153,6 +153,84 @@ static void test_mirrored_writes(void)
     free_images(&t);
 }
 
+/* Open blkverify over two children given as "driver" + optional file */
+static BlockDriverState *open_flags_node(const char *raw_driver,
+                                         const char *raw_file,
+                                         const char *test_driver,
+                                         const char *test_file)
+{
+    QDict *opts = qdict_new();
+    BlockBackend *blk;
+    BlockDriverState *bs;
+
+    qdict_put_str(opts, "driver", "blkverify");
+    qdict_put_str(opts, "raw.driver", raw_driver);
+    qdict_put_str(opts, "test.driver", test_driver);
+    if (raw_file) {
+        qdict_put_str(opts, "raw.filename", raw_file);
+    } else {
+        qdict_put_str(opts, "raw.size", "4M");
+    }
+    if (test_file) {
+        qdict_put_str(opts, "test.filename", test_file);
+    } else {
+        qdict_put_str(opts, "test.size", "4M");
+    }
+    blk = blk_new_open(NULL, NULL, opts, BDRV_O_RDWR, &error_abort);
+    g_assert_nonnull(blk);
+    bs = blk_bs(blk);
+    bdrv_ref(bs);
+    blk_unref(blk);
+    return bs;
+}
+
+/* A filter passes a flag down only if both children honour it */
+static void test_flags_masked_by_both(void)
+{
+    BdrvRequestFlags both_file_w, both_file_z, mixed_w, mixed_z;
+    BdrvRequestFlags both_null_w, both_null_z;
+    BlockDriverState *bs, *file_bs, *null_bs;
+    TestImages t;
+
+    make_images(&t);
+
+    bs = open_flags_node("file", t.raw, "file", t.test);
+    file_bs = bs->file->bs;
+    both_file_w = bs->supported_write_flags;
+    both_file_z = bs->supported_zero_flags;
+    g_assert_cmphex(both_file_w, ==, BDRV_REQ_FUA &
+                    file_bs->supported_write_flags);
+    g_assert_cmphex(both_file_z, ==, (BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP) &
+                    file_bs->supported_zero_flags);
+    bdrv_unref(bs);
+
+    bs = open_flags_node("null-co", NULL, "null-co", NULL);
+    null_bs = bs->file->bs;
+    both_null_w = bs->supported_write_flags;
+    both_null_z = bs->supported_zero_flags;
+    g_assert_cmphex(both_null_w, ==, BDRV_REQ_FUA &
+                    null_bs->supported_write_flags);
+    g_assert_cmphex(both_null_z, ==, (BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP) &
+                    null_bs->supported_zero_flags);
+    bdrv_unref(bs);
+
+    /* One child of each kind: only what both have, either way round */
+    bs = open_flags_node("file", t.raw, "null-co", NULL);
+    mixed_w = bs->supported_write_flags;
+    mixed_z = bs->supported_zero_flags;
+    bdrv_unref(bs);
+    g_assert_cmphex(mixed_w, ==, both_file_w & both_null_w);
+    g_assert_cmphex(mixed_z, ==, both_file_z & both_null_z);
+    bs = open_flags_node("null-co", NULL, "file", t.test);
+    g_assert_cmphex(bs->supported_write_flags, ==, mixed_w);
+    g_assert_cmphex(bs->supported_zero_flags, ==, mixed_z);
+    bdrv_unref(bs);
+
+    /* The two kinds differ, so the test shows something */
+    g_assert_true(both_file_w != both_null_w || both_file_z != both_null_z);
+    free_images(&t);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -160,5 +238,7 @@ int main(int argc, char **argv)
     g_test_add_func("/blkverify/shared-buffer-reads",
                     test_shared_buffer_reads);
     g_test_add_func("/blkverify/mirrored-writes", test_mirrored_writes);
+    g_test_add_func("/blkverify/flags-masked-by-both",
+                    test_flags_masked_by_both);
     return g_test_run();
 }

@@ -310,26 +310,6 @@ static void test_many_alive(void)
     g_free(counters);
 }
 
-/* enter_if_inactive leaves a running coroutine alone */
-
-static void coroutine_fn co_enter_self_if_inactive(void *opaque)
-{
-    int *n = opaque;
-
-    (*n)++;
-    qemu_coroutine_enter_if_inactive(qemu_coroutine_self());
-    (*n)++;
-}
-
-static void test_enter_if_inactive(void)
-{
-    int n = 0;
-    Coroutine *co = qemu_coroutine_create(co_enter_self_if_inactive, &n);
-
-    qemu_coroutine_enter_if_inactive(co);
-    g_assert_cmpint(n, ==, 2);
-}
-
 /* Re-entering a running coroutine aborts with a clear message */
 
 static void coroutine_fn co_reenter_self(void *opaque)
@@ -754,165 +734,6 @@ static void test_co_queue_wake_from_coroutine(void)
     g_string_free(s.trace, true);
 }
 
-/* CoRwlock */
-
-typedef struct RwState {
-    CoRwlock lock;
-    int readers_inside;
-    int writers_inside;
-    int max_readers;
-    GString *trace;
-} RwState;
-
-typedef struct RwWorker {
-    RwState *s;
-    bool writer;
-    char name;
-} RwWorker;
-
-static void coroutine_fn co_rw_worker(void *opaque)
-{
-    RwWorker *w = opaque;
-    RwState *s = w->s;
-
-    if (w->writer) {
-        qemu_co_rwlock_wrlock(&s->lock);
-        g_assert_cmpint(s->readers_inside, ==, 0);
-        g_assert_cmpint(s->writers_inside, ==, 0);
-        s->writers_inside++;
-    } else {
-        qemu_co_rwlock_rdlock(&s->lock);
-        g_assert_cmpint(s->writers_inside, ==, 0);
-        s->readers_inside++;
-        s->max_readers = MAX(s->max_readers, s->readers_inside);
-    }
-    g_string_append_printf(s->trace, "%c+ ", w->name);
-    qemu_coroutine_yield();
-    g_string_append_printf(s->trace, "%c- ", w->name);
-    if (w->writer) {
-        s->writers_inside--;
-    } else {
-        s->readers_inside--;
-    }
-    qemu_co_rwlock_unlock(&s->lock);
-}
-
-static void test_co_rwlock(void)
-{
-    RwState s = { .trace = g_string_new("") };
-    /* r1 r2 share; W waits; r3 queues behind W; after W, r3 and r4 share */
-    RwWorker w[] = {
-        { .s = &s, .writer = false, .name = 'a' },
-        { .s = &s, .writer = false, .name = 'b' },
-        { .s = &s, .writer = true, .name = 'W' },
-        { .s = &s, .writer = false, .name = 'c' },
-        { .s = &s, .writer = false, .name = 'd' },
-    };
-    Coroutine *co[ARRAY_SIZE(w)];
-    size_t i;
-
-    qemu_co_rwlock_init(&s.lock);
-    for (i = 0; i < ARRAY_SIZE(w); i++) {
-        co[i] = qemu_coroutine_create(co_rw_worker, &w[i]);
-        qemu_coroutine_enter(co[i]);
-    }
-    g_assert_cmpstr(s.trace->str, ==, "a+ b+ ");
-    g_assert_cmpint(s.lock.readers, ==, 2);
-
-    qemu_coroutine_enter(co[0]);
-    g_assert_cmpstr(s.trace->str, ==, "a+ b+ a- ");
-    /* The writer gets in once the last reader leaves */
-    qemu_coroutine_enter(co[1]);
-    g_assert_cmpstr(s.trace->str, ==, "a+ b+ a- b- W+ ");
-    g_assert_true(s.lock.writer);
-
-    qemu_coroutine_enter(co[2]);
-    g_assert_cmpstr(s.trace->str, ==, "a+ b+ a- b- W+ W- c+ d+ ");
-    g_assert_cmpint(s.lock.readers, ==, 2);
-    g_assert_cmpint(s.max_readers, ==, 2);
-
-    qemu_coroutine_enter(co[3]);
-    qemu_coroutine_enter(co[4]);
-    g_assert_cmpint(s.lock.readers, ==, 0);
-    g_assert_false(s.lock.writer);
-    g_assert_true(qemu_co_queue_empty(&s.lock.queue));
-    g_string_free(s.trace, true);
-}
-
-/* Stress: random mix of readers and writers keeps the invariants */
-
-typedef struct RwStress {
-    CoRwlock lock;
-    int readers_inside;
-    int writers_inside;
-    int done;
-    GPtrArray *runnable;
-} RwStress;
-
-typedef struct RwStressWorker {
-    RwStress *s;
-    Coroutine *co;
-    GRand *rand;
-} RwStressWorker;
-
-static void coroutine_fn co_rw_stress(void *opaque)
-{
-    RwStressWorker *w = opaque;
-    RwStress *s = w->s;
-    int i;
-
-    for (i = 0; i < 30; i++) {
-        bool writer = g_rand_int_range(w->rand, 0, 4) == 0;
-
-        if (writer) {
-            qemu_co_rwlock_wrlock(&s->lock);
-            g_assert_cmpint(s->readers_inside + s->writers_inside, ==, 0);
-            s->writers_inside++;
-        } else {
-            qemu_co_rwlock_rdlock(&s->lock);
-            g_assert_cmpint(s->writers_inside, ==, 0);
-            s->readers_inside++;
-        }
-        g_ptr_array_add(s->runnable, w->co);
-        qemu_coroutine_yield();
-        if (writer) {
-            s->writers_inside--;
-        } else {
-            s->readers_inside--;
-        }
-        qemu_co_rwlock_unlock(&s->lock);
-    }
-    s->done++;
-}
-
-static void test_co_rwlock_stress(void)
-{
-    enum { N = 40 };
-    RwStress s = { .runnable = g_ptr_array_new() };
-    RwStressWorker w[N];
-    GRand *rand = g_rand_new_with_seed(42);
-    int i;
-
-    qemu_co_rwlock_init(&s.lock);
-    for (i = 0; i < N; i++) {
-        w[i] = (RwStressWorker) { .s = &s, .rand = rand };
-        w[i].co = qemu_coroutine_create(co_rw_stress, &w[i]);
-        qemu_coroutine_enter(w[i].co);
-    }
-    /* Resume lock holders in random order until everyone is done */
-    while (s.runnable->len > 0) {
-        guint idx = g_rand_int_range(rand, 0, s.runnable->len);
-        Coroutine *co = g_ptr_array_remove_index_fast(s.runnable, idx);
-
-        qemu_coroutine_enter(co);
-    }
-    g_assert_cmpint(s.done, ==, N);
-    g_assert_cmpint(s.lock.readers, ==, 0);
-    g_assert_false(s.lock.writer);
-    g_ptr_array_free(s.runnable, true);
-    g_rand_free(rand);
-}
-
 /* Coroutines work on other threads too, with their own pool */
 
 static gpointer thread_run_coroutines(gpointer opaque)
@@ -953,7 +774,6 @@ int main(int argc, char **argv)
     g_test_add_func("/coroutine/pool/bounded", test_pool_bounded);
     g_test_add_func("/coroutine/pool/fresh-start", test_pool_fresh_start);
     g_test_add_func("/coroutine/many-alive", test_many_alive);
-    g_test_add_func("/coroutine/enter-if-inactive", test_enter_if_inactive);
     g_test_add_func("/coroutine/reenter-aborts", test_reenter_aborts);
     g_test_add_func("/coroutine/other-thread", test_other_thread);
     g_test_add_func("/coroutine/wake/no-nesting", test_wake_no_nesting);
@@ -968,7 +788,5 @@ int main(int argc, char **argv)
                     test_co_queue_restart_all_rewait);
     g_test_add_func("/coroutine/queue/wake-from-coroutine",
                     test_co_queue_wake_from_coroutine);
-    g_test_add_func("/coroutine/rwlock/basic", test_co_rwlock);
-    g_test_add_func("/coroutine/rwlock/stress", test_co_rwlock_stress);
     return g_test_run();
 }

@@ -331,8 +331,7 @@ static void test_set_get_del(void)
     g_assert_true(qemu_opt_set(opts, "size", "1M", &error_abort));
     g_assert_true(qemu_opt_set(opts, "size", "2M", &error_abort));
     g_assert_cmpuint(qemu_opt_get_size(opts, "size", 0), ==, 2 * MiB);
-    g_assert_true(qemu_opt_set_bool(opts, "lazy_refcounts", true,
-                                    &error_abort));
+    g_assert_true(qemu_opt_set(opts, "lazy_refcounts", "on", &error_abort));
     g_assert_cmpstr(qemu_opt_get(opts, "lazy_refcounts"), ==, "on");
     g_assert_true(qemu_opt_set_number(opts, "refcount_bits", 64,
                                       &error_abort));
@@ -342,7 +341,7 @@ static void test_set_get_del(void)
     g_assert_cmpstr(error_get_pretty(err), ==, "Invalid parameter 'nope'");
     error_free(err);
     err = NULL;
-    g_assert_false(qemu_opt_set_bool(opts, "size", true, &err));
+    g_assert_false(qemu_opt_set(opts, "size", "on", &err));
     g_assert_nonnull(err);
     error_free(err);
 
@@ -388,7 +387,6 @@ static void test_create_ids(void)
     Error *err = NULL;
 
     a = qemu_opts_create(&any_opts, "drive0", 1, &error_abort);
-    g_assert_cmpstr(qemu_opts_id(a), ==, "drive0");
     g_assert_true(qemu_opts_find(&any_opts, "drive0") == a);
     g_assert_null(qemu_opts_create(&any_opts, "drive0", 1, &err));
     g_assert_cmpstr(error_get_pretty(err), ==,
@@ -406,7 +404,7 @@ static void test_create_ids(void)
 
     /* id= in the string names the instance and is not an option */
     a = qemu_opts_parse(&any_opts, "id=d1,x=1", false, &error_abort);
-    g_assert_cmpstr(qemu_opts_id(a), ==, "d1");
+    g_assert_true(qemu_opts_find(&any_opts, "d1") == a);
     g_assert_false(qemu_opt_find(a, "id"));
     qemu_opts_del(a);
 
@@ -475,13 +473,11 @@ static void test_absorb_qdict(void)
     qemu_opts_del(opts);
 }
 
-static void test_to_and_apply_qdict(void)
+static void test_to_qdict(void)
 {
     QemuOpts *opts = qemu_opts_parse(&any_opts, "id=x0,driver=raw,a=1,a=2",
                                      false, &error_abort);
-    QemuOpts *opts2;
     QDict *d = qemu_opts_to_qdict(opts, NULL);
-    Error *err = NULL;
 
     g_assert_cmpuint(qdict_size(d), ==, 3);
     g_assert_cmpstr(qdict_get_str(d, "id"), ==, "x0");
@@ -489,20 +485,6 @@ static void test_to_and_apply_qdict(void)
     g_assert_cmpstr(qdict_get_str(d, "a"), ==, "2");
     qobject_unref(d);
     qemu_opts_del(opts);
-
-    opts2 = qemu_opts_create(&qcow2_create_opts, NULL, 0, &error_abort);
-    d = qdict_new();
-    qdict_put_int(d, "size", 1048576);
-    qdict_put_bool(d, "lazy_refcounts", false);
-    g_assert_true(qemu_opts_apply_qdict(opts2, d, &error_abort));
-    g_assert_cmpuint(qemu_opt_get_size(opts2, "size", 0), ==, 1048576);
-    g_assert_false(qemu_opt_get_bool(opts2, "lazy_refcounts", true));
-    qdict_put_str(d, "bogus", "1");
-    g_assert_false(qemu_opts_apply_qdict(opts2, d, &err));
-    g_assert_cmpstr(error_get_pretty(err), ==, "Invalid parameter 'bogus'");
-    error_free(err);
-    qobject_unref(d);
-    qemu_opts_del(opts2);
 }
 
 /* Printing, compared with what qemu-img 7.2 prints */
@@ -804,7 +786,7 @@ int main(int argc, char **argv)
                     test_undescribed_getters);
     g_test_add_func("/qemu-opts/create-ids", test_create_ids);
     g_test_add_func("/qemu-opts/absorb-qdict", test_absorb_qdict);
-    g_test_add_func("/qemu-opts/to-apply-qdict", test_to_and_apply_qdict);
+    g_test_add_func("/qemu-opts/to-qdict", test_to_qdict);
     g_test_add_func("/qemu-opts/print", test_print);
     g_test_add_func("/qemu-opts/print-help", test_print_help);
     g_test_add_func("/qemu-opts/append", test_append);
