@@ -183,6 +183,7 @@ void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
         if (qemu_in_coroutine()) {
             uint8_t buf[8];
 
+            qemu_coroutine_assert_context();
             qcow2_st64(buf, s->incompatible_features);
             bdrv_co_pwrite_sync(bs->file, QCOW2_HDR_INCOMPAT, 8, buf, 0);
         }
