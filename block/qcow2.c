@@ -2943,7 +2943,7 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
     }
 
     /* The protocol file, emptied */
-    ret = bdrv_create_file(filename, opts, errp);
+    ret = bdrv_co_create_file(filename, opts, errp);
     if (ret < 0) {
         return ret;
     }
@@ -2998,7 +2998,7 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
     if (!blk) {
         return -EIO;
     }
-    ret = blk_truncate(blk, size, false, prealloc, 0, errp);
+    ret = blk_co_truncate(blk, size, false, prealloc, 0, errp);
     blk_unref(blk);
     return ret < 0 ? ret : 0;
 }
