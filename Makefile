@@ -1,14 +1,15 @@
 # Thin wrapper around meson + ninja.
 BUILD ?= build
 SANBUILD ?= build-san
+TSABUILD ?= build-tsa
 FUZZBUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS ?=
 FUZZ_SEED ?= 1
 NINJA ?= ninja
 
-.PHONY: all deps check check-unit check-iotests check-sanitizers demo bench \
-        fuzz clean distclean
+.PHONY: all deps check check-unit check-iotests check-sanitizers \
+        check-coroutines demo bench fuzz clean distclean
 
 all: $(BUILD)/build.ninja
 	$(NINJA) -C $(BUILD)
@@ -19,15 +20,20 @@ $(BUILD)/build.ninja:
 $(SANBUILD)/build.ninja:
 	./configure --builddir=$(SANBUILD) --enable-sanitizers
 
+$(TSABUILD)/build.ninja:
+	./configure --builddir=$(TSABUILD) --cc=clang \
+	    --extra-meson-args=-Dcoroutine_check=true
+
 # Installs (apt-get, sudo) only what is missing; a no-op otherwise
 deps:
 	@scripts/install-deps --check >/dev/null || scripts/install-deps
 
 # Everything: unit tests and iotests on the normal build, then the same
-# suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+# suite under AddressSanitizer + UndefinedBehaviorSanitizer, and the
+# clang build that checks the coroutine markers.
 check: deps
 	$(MAKE) all
-	$(MAKE) -k check-unit check-iotests check-sanitizers
+	$(MAKE) -k check-unit check-iotests check-sanitizers check-coroutines
 
 check-unit: all
 	meson test -C $(BUILD) --suite unit --print-errorlogs
@@ -47,6 +53,13 @@ check-sanitizers: $(SANBUILD)/build.ninja
 	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    QEMU_BUILD_DIR=$(abspath $(SANBUILD)) ./check -$$fmt || rc=1; \
 	done; exit $$rc
+
+# Compile everything with clang -Wthread-safety: a coroutine_fn called
+# outside a coroutine, or a synchronous wrapper called inside one, is an
+# error.  Then prove on small examples that the check does catch them.
+check-coroutines: $(TSABUILD)/build.ninja
+	$(NINJA) -C $(TSABUILD)
+	meson test -C $(TSABUILD) --suite coroutine-check --print-errorlogs
 
 demo: deps
 	$(MAKE) all
@@ -69,6 +82,7 @@ fuzz:
 clean:
 	-$(NINJA) -C $(BUILD) clean
 	-$(NINJA) -C $(SANBUILD) clean
+	-$(NINJA) -C $(TSABUILD) clean
 
 distclean:
-	rm -rf $(BUILD) $(SANBUILD) $(FUZZBUILD)
+	rm -rf $(BUILD) $(SANBUILD) $(FUZZBUILD) $(TSABUILD)

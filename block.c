@@ -1523,49 +1523,20 @@ bool bdrv_supports_compressed_writes(BlockDriverState *bs)
 
 /* Creation */
 
-typedef struct CreateCo {
-    BlockDriver *drv;
-    const char *filename;
-    QemuOpts *opts;
-    Error **errp;
-    int ret;
-} CreateCo;
-
-static void coroutine_fn bdrv_create_co_entry(void *opaque)
+/* The synchronous bdrv_create() is generated from block/block.h */
+int coroutine_fn bdrv_co_create(BlockDriver *drv, const char *filename,
+                                QemuOpts *opts, Error **errp)
 {
-    CreateCo *cco = opaque;
-
-    cco->ret = cco->drv->bdrv_co_create_opts(cco->drv, cco->filename,
-                                             cco->opts, cco->errp);
-}
-
-int bdrv_create(BlockDriver *drv, const char *filename, QemuOpts *opts,
-                Error **errp)
-{
-    CreateCo cco = {
-        .drv = drv,
-        .filename = filename,
-        .opts = opts,
-        .errp = errp,
-        .ret = -EINPROGRESS,
-    };
-
     if (!drv->bdrv_co_create_opts) {
         error_setg(errp, "Driver '%s' does not support image creation",
                    drv->format_name);
         return -ENOTSUP;
     }
-    if (qemu_in_coroutine()) {
-        bdrv_create_co_entry(&cco);
-    } else {
-        qemu_coroutine_enter(qemu_coroutine_create(bdrv_create_co_entry,
-                                                   &cco));
-        AIO_WAIT_WHILE(NULL, cco.ret == -EINPROGRESS);
-    }
-    return cco.ret;
+    return drv->bdrv_co_create_opts(drv, filename, opts, errp);
 }
 
-int bdrv_create_file(const char *filename, QemuOpts *opts, Error **errp)
+int coroutine_fn bdrv_co_create_file(const char *filename, QemuOpts *opts,
+                                     Error **errp)
 {
     BlockDriver *drv;
 
@@ -1573,7 +1544,7 @@ int bdrv_create_file(const char *filename, QemuOpts *opts, Error **errp)
     if (!drv) {
         return -ENOENT;
     }
-    return bdrv_create(drv, filename, opts, errp);
+    return bdrv_co_create(drv, filename, opts, errp);
 }
 
 /* Debugging hooks: forwarded down the graph to whoever implements them */

@@ -1102,7 +1102,8 @@ static int coroutine_fn blkdebug_co_truncate(BlockDriverState *bs,
 
 /* Events */
 
-static void blkdebug_suspend_request(BlockDriverState *bs, const char *tag)
+static void coroutine_mixed_fn blkdebug_suspend_request(BlockDriverState *bs,
+                                                         const char *tag)
 {
     BDRVBlkdebugState *s = bs->opaque;
     BlkdebugSuspendedReq r;
@@ -1111,6 +1112,7 @@ static void blkdebug_suspend_request(BlockDriverState *bs, const char *tag)
         /* Only a request (a coroutine) can be suspended */
         return;
     }
+    qemu_coroutine_assert_context();
     r = (BlkdebugSuspendedReq) {
         .co = qemu_coroutine_self(),
         .tag = g_strdup(tag),

@@ -261,76 +261,9 @@ int coroutine_fn blk_co_flush(BlockBackend *blk)
     return ret;
 }
 
-/* Synchronous forms */
-
-typedef struct BlkRwCo {
-    BlockBackend *blk;
-    int64_t offset;
-    int64_t bytes;
-    QEMUIOVector *qiov;
-    BdrvRequestFlags flags;
-    int (*fn)(struct BlkRwCo *rwco);
-    int ret;
-    bool done;
-} BlkRwCo;
-
-static int coroutine_fn blk_rw_preadv(BlkRwCo *c)
-{
-    return blk_co_preadv(c->blk, c->offset, c->bytes, c->qiov, c->flags);
-}
-
-static int coroutine_fn blk_rw_pwritev(BlkRwCo *c)
-{
-    return blk_co_pwritev(c->blk, c->offset, c->bytes, c->qiov, c->flags);
-}
-
-static int coroutine_fn blk_rw_pdiscard(BlkRwCo *c)
-{
-    return blk_co_pdiscard(c->blk, c->offset, c->bytes);
-}
-
-static int coroutine_fn blk_rw_flush(BlkRwCo *c)
-{
-    return blk_co_flush(c->blk);
-}
-
-static void coroutine_fn blk_rw_entry(void *opaque)
-{
-    BlkRwCo *c = opaque;
-
-    c->ret = c->fn(c);
-    c->done = true;
-    aio_notify(qemu_get_aio_context());
-}
-
-static int blk_run(BlkRwCo *c)
-{
-    if (qemu_in_coroutine()) {
-        return c->fn(c);
-    }
-    qemu_coroutine_enter(qemu_coroutine_create(blk_rw_entry, c));
-    AIO_WAIT_WHILE(NULL, !c->done);
-    return c->ret;
-}
-
-int blk_preadv(BlockBackend *blk, int64_t offset, int64_t bytes,
-               QEMUIOVector *qiov, BdrvRequestFlags flags)
-{
-    BlkRwCo c = { .blk = blk, .offset = offset, .bytes = bytes,
-                  .qiov = qiov, .flags = flags, .fn = blk_rw_preadv };
-    return blk_run(&c);
-}
-
-int blk_pwritev(BlockBackend *blk, int64_t offset, int64_t bytes,
-                QEMUIOVector *qiov, BdrvRequestFlags flags)
-{
-    BlkRwCo c = { .blk = blk, .offset = offset, .bytes = bytes,
-                  .qiov = qiov, .flags = flags, .fn = blk_rw_pwritev };
-    return blk_run(&c);
-}
-
-int blk_pread(BlockBackend *blk, int64_t offset, int64_t bytes, void *buf,
-              BdrvRequestFlags flags)
+int coroutine_fn blk_co_pread(BlockBackend *blk, int64_t offset,
+                              int64_t bytes, void *buf,
+                              BdrvRequestFlags flags)
 {
     QEMUIOVector qiov;
 
@@ -338,11 +271,12 @@ int blk_pread(BlockBackend *blk, int64_t offset, int64_t bytes, void *buf,
         return -EINVAL;
     }
     qemu_iovec_init_buf(&qiov, buf, bytes);
-    return blk_preadv(blk, offset, bytes, &qiov, flags);
+    return blk_co_preadv(blk, offset, bytes, &qiov, flags);
 }
 
-int blk_pwrite(BlockBackend *blk, int64_t offset, int64_t bytes,
-               const void *buf, BdrvRequestFlags flags)
+int coroutine_fn blk_co_pwrite(BlockBackend *blk, int64_t offset,
+                               int64_t bytes, const void *buf,
+                               BdrvRequestFlags flags)
 {
     QEMUIOVector qiov;
 
@@ -350,20 +284,11 @@ int blk_pwrite(BlockBackend *blk, int64_t offset, int64_t bytes,
         return -EINVAL;
     }
     qemu_iovec_init_buf(&qiov, (void *)buf, bytes);
-    return blk_pwritev(blk, offset, bytes, &qiov, flags);
+    return blk_co_pwritev(blk, offset, bytes, &qiov, flags);
 }
 
-int blk_pwrite_zeroes(BlockBackend *blk, int64_t offset, int64_t bytes,
-                      BdrvRequestFlags flags)
-{
-    BlkRwCo c = { .blk = blk, .offset = offset, .bytes = bytes,
-                  .flags = flags | BDRV_REQ_ZERO_WRITE,
-                  .fn = blk_rw_pwritev };
-    return blk_run(&c);
-}
-
-int blk_pwrite_compressed(BlockBackend *blk, int64_t offset, int64_t bytes,
-                          const void *buf)
+int coroutine_fn blk_co_pwrite_compressed(BlockBackend *blk, int64_t offset,
+                                          int64_t bytes, const void *buf)
 {
     QEMUIOVector qiov;
 
@@ -371,33 +296,22 @@ int blk_pwrite_compressed(BlockBackend *blk, int64_t offset, int64_t bytes,
         return -ENOTSUP;
     }
     qemu_iovec_init_buf(&qiov, (void *)buf, bytes);
-    return blk_pwritev(blk, offset, bytes, &qiov,
-                       BDRV_REQ_WRITE_COMPRESSED);
+    return blk_co_pwritev(blk, offset, bytes, &qiov,
+                          BDRV_REQ_WRITE_COMPRESSED);
 }
 
-int blk_pdiscard(BlockBackend *blk, int64_t offset, int64_t bytes)
-{
-    BlkRwCo c = { .blk = blk, .offset = offset, .bytes = bytes,
-                  .fn = blk_rw_pdiscard };
-    return blk_run(&c);
-}
-
-int blk_flush(BlockBackend *blk)
-{
-    BlkRwCo c = { .blk = blk, .fn = blk_rw_flush };
-    return blk_run(&c);
-}
-
-int blk_truncate(BlockBackend *blk, int64_t offset, bool exact,
-                 PreallocMode prealloc, BdrvRequestFlags flags,
-                 Error **errp)
+int coroutine_fn blk_co_truncate(BlockBackend *blk, int64_t offset,
+                                 bool exact, PreallocMode prealloc,
+                                 BdrvRequestFlags flags, Error **errp)
 {
     if (!blk_bs(blk) || !blk_bs(blk)->drv) {
         error_setg(errp, "No medium inserted");
         return -ENOMEDIUM;
     }
-    return bdrv_truncate(blk->root, offset, exact, prealloc, flags, errp);
+    return bdrv_co_truncate(blk->root, offset, exact, prealloc, flags, errp);
 }
+
+/* The synchronous forms (blk_pread() ...) are generated from the header */
 
 /* Asynchronous requests */
 

@@ -183,6 +183,7 @@ void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
         if (qemu_in_coroutine()) {
             uint8_t buf[8];
 
+            qemu_coroutine_assert_context();
             qcow2_st64(buf, s->incompatible_features);
             bdrv_co_pwrite_sync(bs->file, QCOW2_HDR_INCOMPAT, 8, buf, 0);
         }
@@ -2797,41 +2798,58 @@ static bool build_header_cluster(uint8_t *buf, int cluster_bits,
     return true;
 }
 
-static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
-                                             const char *filename,
-                                             QemuOpts *opts, Error **errp)
+/* What qemu-img create asked for, validated */
+typedef struct Qcow2CreateParams {
+    uint64_t size;
+    uint64_t cluster_size;
+    int cluster_bits;
+    int version;
+    int refcount_order;
+    int compression_type;
+    PreallocMode prealloc;
+    bool lazy_refcounts;
+    char *backing_file;
+    char *backing_fmt;
+} Qcow2CreateParams;
+
+static void qcow2_create_params_clear(Qcow2CreateParams *p)
+{
+    g_free(p->backing_file);
+    g_free(p->backing_fmt);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Qcow2CreateParams, qcow2_create_params_clear)
+
+/*
+ * Take the qcow2 options out of @opts (what stays there is for the
+ * protocol driver) and check each value on its own.  The checks run in
+ * QEMU's order, so that the first error reported is the same.
+ */
+static int qcow2_create_parse_opts(QemuOpts *opts, Qcow2CreateParams *p,
+                                   Error **errp)
 {
     g_autofree char *compat = NULL;
-    g_autofree char *backing_file = NULL;
-    g_autofree char *backing_fmt = NULL;
     g_autofree char *prealloc_str = NULL;
     g_autofree char *ctype_str = NULL;
     g_autofree char *data_file = NULL;
     g_autofree char *encrypt_fmt = NULL;
-    g_autofree uint8_t *buf = NULL;
-    BlockDriver *proto;
-    BlockBackend *blk;
-    BdrvChild *root;
-    QDict *options;
-    uint64_t size, cluster_size, refcount_bits;
-    int version = 3, cluster_bits, refcount_order, compression_type;
+    uint64_t refcount_bits;
+    bool extended_l2;
     int prealloc;
-    bool lazy_refcounts, extended_l2;
-    int ret;
 
-    size = ROUND_UP(qemu_opt_get_size_del(opts, BLOCK_OPT_SIZE, 0),
-                    BDRV_SECTOR_SIZE);
+    p->size = ROUND_UP(qemu_opt_get_size_del(opts, BLOCK_OPT_SIZE, 0),
+                       BDRV_SECTOR_SIZE);
     compat = qemu_opt_get_del(opts, BLOCK_OPT_COMPAT_LEVEL);
-    backing_file = qemu_opt_get_del(opts, BLOCK_OPT_BACKING_FILE);
-    backing_fmt = qemu_opt_get_del(opts, BLOCK_OPT_BACKING_FMT);
+    p->backing_file = qemu_opt_get_del(opts, BLOCK_OPT_BACKING_FILE);
+    p->backing_fmt = qemu_opt_get_del(opts, BLOCK_OPT_BACKING_FMT);
     data_file = qemu_opt_get_del(opts, BLOCK_OPT_DATA_FILE);
     encrypt_fmt = qemu_opt_get_del(opts, BLOCK_OPT_ENCRYPT_FORMAT);
-    cluster_size = qemu_opt_get_size_del(opts, BLOCK_OPT_CLUSTER_SIZE,
-                                         DEFAULT_CLUSTER_SIZE);
+    p->cluster_size = qemu_opt_get_size_del(opts, BLOCK_OPT_CLUSTER_SIZE,
+                                            DEFAULT_CLUSTER_SIZE);
     prealloc_str = qemu_opt_get_del(opts, BLOCK_OPT_PREALLOC);
     ctype_str = qemu_opt_get_del(opts, BLOCK_OPT_COMPRESSION_TYPE);
-    lazy_refcounts = qemu_opt_get_bool_del(opts, BLOCK_OPT_LAZY_REFCOUNTS,
-                                           false);
+    p->lazy_refcounts = qemu_opt_get_bool_del(opts, BLOCK_OPT_LAZY_REFCOUNTS,
+                                              false);
     extended_l2 = qemu_opt_get_bool_del(opts, BLOCK_OPT_EXTL2, false);
     refcount_bits = qemu_opt_get_number(opts, BLOCK_OPT_REFCOUNT_BITS, 16);
     qemu_opt_unset(opts, BLOCK_OPT_REFCOUNT_BITS);
@@ -2852,24 +2870,25 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
         error_setg(errp, "External data files are not supported");
         return -ENOTSUP;
     }
+    p->version = 3;
     if (compat) {
         if (!strcmp(compat, "0.10") || !strcmp(compat, "v2")) {
-            version = 2;
+            p->version = 2;
         } else if (!strcmp(compat, "1.1") || !strcmp(compat, "v3")) {
-            version = 3;
+            p->version = 3;
         } else {
             error_setg(errp, "Parameter 'version' does not accept value '%s'",
                        compat);
             return -EINVAL;
         }
     }
-    if (!is_power_of_2(cluster_size) || cluster_size < 512 ||
-        cluster_size > 2 * MiB) {
+    if (!is_power_of_2(p->cluster_size) || p->cluster_size < 512 ||
+        p->cluster_size > 2 * MiB) {
         error_setg(errp, "Cluster size must be a power of two between %d and "
                    "%dk", 1 << MIN_CLUSTER_BITS, 1 << (MAX_CLUSTER_BITS - 10));
         return -EINVAL;
     }
-    cluster_bits = ctz64(cluster_size);
+    p->cluster_bits = ctz64(p->cluster_size);
     if (extended_l2) {
         error_setg(errp, "Extended L2 entries are not supported");
         return -ENOTSUP;
@@ -2884,14 +2903,15 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
             return -EINVAL;
         }
     }
+    p->prealloc = prealloc;
 
-    compression_type = QCOW2_COMPRESSION_TYPE_ZLIB;
+    p->compression_type = QCOW2_COMPRESSION_TYPE_ZLIB;
     if (ctype_str) {
         if (!strcmp(ctype_str, "zlib")) {
-            compression_type = QCOW2_COMPRESSION_TYPE_ZLIB;
+            p->compression_type = QCOW2_COMPRESSION_TYPE_ZLIB;
 #ifdef CONFIG_ZSTD
         } else if (!strcmp(ctype_str, "zstd")) {
-            compression_type = QCOW2_COMPRESSION_TYPE_ZSTD;
+            p->compression_type = QCOW2_COMPRESSION_TYPE_ZSTD;
 #endif
         } else {
             error_setg(errp, "Parameter 'compression-type' does not accept "
@@ -2905,64 +2925,73 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
                    "exceed 64 bits");
         return -EINVAL;
     }
-    refcount_order = ctz64(refcount_bits);
+    p->refcount_order = ctz64(refcount_bits);
+    return 0;
+}
 
-    if (version < 3) {
-        if (lazy_refcounts) {
+/* Check the combinations of values that qcow2 (or this driver) refuses */
+static int qcow2_create_check_params(const Qcow2CreateParams *p,
+                                     Error **errp)
+{
+    if (p->version < 3) {
+        if (p->lazy_refcounts) {
             error_setg(errp, "Lazy refcounts only supported with "
                        "compatibility level 1.1 and above (use version=v3 "
                        "or greater)");
             return -EINVAL;
         }
-        if (refcount_bits != 16) {
+        if (p->refcount_order != 4) {
             error_setg(errp, "Different refcount widths than 16 bits require "
                        "compatibility level 1.1 or above (use version=v3 or "
                        "greater)");
             return -EINVAL;
         }
-        if (compression_type != QCOW2_COMPRESSION_TYPE_ZLIB) {
+        if (p->compression_type != QCOW2_COMPRESSION_TYPE_ZLIB) {
             error_setg(errp, "Non-zlib compression type is only supported "
                        "with compatibility level 1.1 and above (use "
                        "version=v3 or greater)");
             return -EINVAL;
         }
     }
-    if (backing_fmt && !backing_file) {
+    if (p->backing_fmt && !p->backing_file) {
         error_setg(errp, "Backing format cannot be used without backing "
                    "file");
         return -EINVAL;
     }
-    if (backing_file && prealloc != PREALLOC_MODE_OFF) {
+    if (p->backing_file && p->prealloc != PREALLOC_MODE_OFF) {
         error_setg(errp, "Backing file and preallocation can only be used at "
                    "the same time if extended_l2 is on");
         return -EINVAL;
     }
-    if (backing_fmt && strlen(backing_fmt) >= 16) {
+    if (p->backing_fmt && strlen(p->backing_fmt) >= 16) {
         error_setg(errp, "Backing format name too long");
         return -EINVAL;
     }
-    if (backing_file && strlen(backing_file) > 1023) {
+    if (p->backing_file && strlen(p->backing_file) > 1023) {
         error_setg(errp, "Backing file name too long");
         return -EINVAL;
     }
+    return 0;
+}
 
-    buf = g_malloc0(cluster_size);
-    if (!build_header_cluster(buf, cluster_bits, version, refcount_order,
-                              lazy_refcounts, compression_type, backing_file,
-                              backing_fmt)) {
-        error_setg(errp, "Header extensions do not fit in one cluster");
-        return -EINVAL;
-    }
+/*
+ * Write the skeleton of an empty image to the protocol file: the header
+ * cluster @header, then a one-cluster refcount table and the refcount
+ * block that covers those three clusters.
+ */
+static int coroutine_fn qcow2_co_create_skeleton(const char *filename,
+                                                 BlockDriver *proto,
+                                                 const Qcow2CreateParams *p,
+                                                 uint8_t *header,
+                                                 Error **errp)
+{
+    uint64_t cluster_size = p->cluster_size;
+    BlockBackend *blk;
+    BdrvChild *root;
+    QDict *options;
+    int ret;
+    int i;
 
-    /* The protocol file, emptied */
-    ret = bdrv_create_file(filename, opts, errp);
-    if (ret < 0) {
-        return ret;
-    }
-    proto = bdrv_find_protocol(filename, true, errp);
-    if (!proto) {
-        return -ENOENT;
-    }
     options = qdict_new();
     qdict_put_str(options, "driver", proto->format_name);
     blk = blk_new_open(filename, NULL, options,
@@ -2974,22 +3003,20 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
     root = blk_root(blk);
     ret = bdrv_co_truncate(root, 0, false, PREALLOC_MODE_OFF, 0, NULL);
     if (ret >= 0) {
-        ret = bdrv_co_pwrite(root, 0, cluster_size, buf, 0);
+        ret = bdrv_co_pwrite(root, 0, cluster_size, header, 0);
     }
     if (ret >= 0) {
         /* Refcount table at cluster 1 pointing at the block at cluster 2 */
-        memset(buf, 0, cluster_size);
-        qcow2_st64(buf, 2 * cluster_size);
-        ret = bdrv_co_pwrite(root, cluster_size, cluster_size, buf, 0);
+        memset(header, 0, cluster_size);
+        qcow2_st64(header, 2 * cluster_size);
+        ret = bdrv_co_pwrite(root, cluster_size, cluster_size, header, 0);
     }
     if (ret >= 0) {
-        int i;
-
-        memset(buf, 0, cluster_size);
+        memset(header, 0, cluster_size);
         for (i = 0; i < 3; i++) {
-            qcow2_set_refcount_funcs[refcount_order](buf, i, 1);
+            qcow2_set_refcount_funcs[p->refcount_order](header, i, 1);
         }
-        ret = bdrv_co_pwrite(root, 2 * cluster_size, cluster_size, buf, 0);
+        ret = bdrv_co_pwrite(root, 2 * cluster_size, cluster_size, header, 0);
     }
     if (ret >= 0) {
         ret = bdrv_co_flush(blk_bs(blk));
@@ -2999,8 +3026,22 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
         error_setg_errno(errp, -ret, "Could not write qcow2 header");
         return ret;
     }
+    return 0;
+}
 
-    /* Now as qcow2: the L1 table (and preallocation) come from resizing */
+/*
+ * Open the skeleton as qcow2 and grow it to the requested size: that
+ * allocates the L1 table (and does the preallocation).
+ */
+static int coroutine_fn qcow2_co_create_resize(const char *filename,
+                                               BlockDriver *proto,
+                                               const Qcow2CreateParams *p,
+                                               Error **errp)
+{
+    BlockBackend *blk;
+    QDict *options;
+    int ret;
+
     options = qdict_new();
     qdict_put_str(options, "driver", "qcow2");
     qdict_put_str(options, "file.driver", proto->format_name);
@@ -3010,9 +3051,52 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
     if (!blk) {
         return -EIO;
     }
-    ret = blk_truncate(blk, size, false, prealloc, 0, errp);
+    ret = blk_co_truncate(blk, p->size, false, p->prealloc, 0, errp);
     blk_unref(blk);
     return ret < 0 ? ret : 0;
+}
+
+static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
+                                             const char *filename,
+                                             QemuOpts *opts, Error **errp)
+{
+    g_auto(Qcow2CreateParams) p = { 0 };
+    g_autofree uint8_t *header = NULL;
+    BlockDriver *proto;
+    int ret;
+
+    ret = qcow2_create_parse_opts(opts, &p, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_create_check_params(&p, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    header = g_malloc0(p.cluster_size);
+    if (!build_header_cluster(header, p.cluster_bits, p.version,
+                              p.refcount_order, p.lazy_refcounts,
+                              p.compression_type, p.backing_file,
+                              p.backing_fmt)) {
+        error_setg(errp, "Header extensions do not fit in one cluster");
+        return -EINVAL;
+    }
+
+    /* The protocol file, emptied */
+    ret = bdrv_co_create_file(filename, opts, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    proto = bdrv_find_protocol(filename, true, errp);
+    if (!proto) {
+        return -ENOENT;
+    }
+    ret = qcow2_co_create_skeleton(filename, proto, &p, header, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_co_create_resize(filename, proto, &p, errp);
 }
 
 static BlockDriver bdrv_qcow2 = {

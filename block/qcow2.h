@@ -420,9 +420,11 @@ void qcow2_parse_compressed_descriptor(BDRVQcow2State *s, uint64_t l2_entry,
 /* qcow2.c */
 int coroutine_fn qcow2_mark_dirty(BlockDriverState *bs);
 int coroutine_fn qcow2_mark_corrupt(BlockDriverState *bs);
-void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
-                             int64_t offset, int64_t size,
-                             const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+void coroutine_mixed_fn qcow2_signal_corruption(BlockDriverState *bs,
+                                                bool fatal, int64_t offset,
+                                                int64_t size,
+                                                const char *fmt, ...)
+    G_GNUC_PRINTF(5, 6);
 int coroutine_fn qcow2_write_header_field(BlockDriverState *bs, int offset,
                                           const void *buf, int len);
 ssize_t coroutine_fn qcow2_co_decompress(BlockDriverState *bs, void *dest,

@@ -104,8 +104,8 @@ static int img_convert_source(ImgConvertState *s, int64_t sector_num,
  * s->status and returns how many sectors share it (or -errno).
  * Called with s->lock held; may yield.
  */
-static int coroutine_fn img_convert_extent(ImgConvertState *s,
-                                           int64_t sector_num)
+static int coroutine_mixed_fn img_convert_extent(ImgConvertState *s,
+                                                 int64_t sector_num)
 {
     bool past_backing_end = false;
     int64_t src_start;

@@ -3,8 +3,9 @@
  *
  * All offsets and lengths are int64_t bytes.  bdrv_co_* functions are
  * coroutine_fn; the same names without _co_ are synchronous wrappers that
- * run the request in a coroutine and poll the event loop until it is done
- * (callable from inside a coroutine too, where they call directly).
+ * run the request in a coroutine and poll the event loop until it is done.
+ * The wrappers are generated from their co_wrapper/co_wrapper_mixed
+ * declarations below (see docs/devel/coroutines.rst).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -16,6 +17,15 @@
 #include "qemu/coroutine.h"
 #include "qapi/error.h"
 #include "qobject/qdict.h"
+
+/*
+ * Markers for the wrapper generator (scripts/block-coroutine-wrapper.py).
+ * co_wrapper: a no_coroutine_fn that runs PREFIX_co_NAME in a coroutine
+ * and polls until it is done.  co_wrapper_mixed: the same from outside a
+ * coroutine, a direct call of PREFIX_co_NAME from inside one.
+ */
+#define co_wrapper no_coroutine_fn
+#define co_wrapper_mixed coroutine_mixed_fn
 
 typedef struct BlockDriver BlockDriver;
 typedef struct BlockDriverState BlockDriverState;
@@ -241,10 +251,17 @@ BlockDriverState *bdrv_backing_chain_next(BlockDriverState *bs);
 BlockDriverState *bdrv_skip_filters(BlockDriverState *bs);
 bool bdrv_supports_compressed_writes(BlockDriverState *bs);
 
-/* Image creation (qemu-img create) */
-int bdrv_create(BlockDriver *drv, const char *filename, QemuOpts *opts,
-                Error **errp);
-int bdrv_create_file(const char *filename, QemuOpts *opts, Error **errp);
+/*
+ * Image creation (qemu-img create): @drv's bdrv_co_create_opts, or
+ * -ENOTSUP if it has none.  The _file form picks the protocol driver from
+ * @filename.
+ */
+int coroutine_fn bdrv_co_create(BlockDriver *drv, const char *filename,
+                                QemuOpts *opts, Error **errp);
+int co_wrapper bdrv_create(BlockDriver *drv, const char *filename,
+                           QemuOpts *opts, Error **errp);
+int coroutine_fn bdrv_co_create_file(const char *filename, QemuOpts *opts,
+                                     Error **errp);
 
 /* Requests */
 int coroutine_fn bdrv_co_preadv(BdrvChild *child, int64_t offset,
@@ -309,35 +326,37 @@ int coroutine_fn bdrv_co_is_allocated_above(BlockDriverState *top,
                                             int64_t offset, int64_t bytes,
                                             int64_t *pnum);
 
-/* Synchronous wrappers: 0 on success (not a byte count), -errno */
-int bdrv_pread(BdrvChild *child, int64_t offset, int64_t bytes, void *buf,
-               BdrvRequestFlags flags);
-int bdrv_pwrite(BdrvChild *child, int64_t offset, int64_t bytes,
-                const void *buf, BdrvRequestFlags flags);
-int bdrv_pwrite_sync(BdrvChild *child, int64_t offset, int64_t bytes,
-                     const void *buf, BdrvRequestFlags flags);
-int bdrv_pwrite_zeroes(BdrvChild *child, int64_t offset, int64_t bytes,
-                       BdrvRequestFlags flags);
-int bdrv_pdiscard(BdrvChild *child, int64_t offset, int64_t bytes);
-int bdrv_flush(BlockDriverState *bs);
-int bdrv_truncate(BdrvChild *child, int64_t offset, bool exact,
-                  PreallocMode prealloc, BdrvRequestFlags flags,
-                  Error **errp);
-int bdrv_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                      int64_t *pnum, int64_t *map, BlockDriverState **file);
-int bdrv_block_status_above(BlockDriverState *bs, BlockDriverState *base,
-                            int64_t offset, int64_t bytes, int64_t *pnum,
-                            int64_t *map, BlockDriverState **file);
-int bdrv_is_allocated(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                      int64_t *pnum);
-int bdrv_is_allocated_above(BlockDriverState *top, BlockDriverState *base,
-                            bool include_base, int64_t offset, int64_t bytes,
-                            int64_t *pnum);
-int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res,
-               BdrvCheckMode fix);
+/*
+ * Synchronous wrappers, generated from these declarations by
+ * scripts/block-coroutine-wrapper.py: each runs the bdrv_co_ function of
+ * the same name in a new coroutine and polls the event loop until it has
+ * finished.  co_wrapper ones must not be called in a coroutine (call the
+ * bdrv_co_ version there); co_wrapper_mixed ones call the bdrv_co_
+ * version directly when they are.  0 on success (not a byte count),
+ * -errno.
+ */
+int co_wrapper_mixed bdrv_pread(BdrvChild *child, int64_t offset,
+                                int64_t bytes, void *buf,
+                                BdrvRequestFlags flags);
+int co_wrapper_mixed bdrv_flush(BlockDriverState *bs);
+int co_wrapper bdrv_block_status(BlockDriverState *bs, int64_t offset,
+                                 int64_t bytes, int64_t *pnum, int64_t *map,
+                                 BlockDriverState **file);
+int co_wrapper_mixed bdrv_block_status_above(BlockDriverState *bs,
+                                             BlockDriverState *base,
+                                             int64_t offset, int64_t bytes,
+                                             int64_t *pnum, int64_t *map,
+                                             BlockDriverState **file);
+int co_wrapper bdrv_is_allocated(BlockDriverState *bs, int64_t offset,
+                                 int64_t bytes, int64_t *pnum);
+/* Zeroes *res, then runs the driver's check (-ENOTSUP without one) */
+int coroutine_fn bdrv_co_check(BlockDriverState *bs, BdrvCheckResult *res,
+                               BdrvCheckMode fix);
+int co_wrapper bdrv_check(BlockDriverState *bs, BdrvCheckResult *res,
+                          BdrvCheckMode fix);
 
 /* Wait until no request is in flight on any node */
-void bdrv_drain_all(void);
+void coroutine_mixed_fn bdrv_drain_all(void);
 
 /* Buffers suitably aligned for @bs (O_DIRECT); free with qemu_vfree() */
 void *qemu_blockalign(BlockDriverState *bs, size_t size);

@@ -1,6 +1,15 @@
 /*
  * The contract between the block core and block drivers.
  *
+ * Hooks named bdrv_co_* are called in coroutine context and may yield;
+ * their implementations are declared coroutine_fn (the pointers here
+ * say coroutine_fn_ptr, see qemu/clang-tsa.h).  They must call the
+ * bdrv_co_* forms of the block layer, never the synchronous wrappers,
+ * which are no_coroutine_fn unless declared co_wrapper_mixed.  The other
+ * hooks (open, close, reopen, probe ...) run outside a coroutine or, for
+ * nodes opened during image creation, inside one: they may only use
+ * co_wrapper_mixed wrappers.
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #ifndef BLOCK_INT_H
@@ -128,16 +137,16 @@ struct BlockDriver {
      * supported_zero_flags, and no overlapping serialising request in
      * flight.  Return 0 or -errno; never print.
      */
-    int coroutine_fn (*bdrv_co_preadv)(BlockDriverState *bs,
+    int coroutine_fn_ptr (*bdrv_co_preadv)(BlockDriverState *bs,
                                        int64_t offset, int64_t bytes,
                                        QEMUIOVector *qiov,
                                        BdrvRequestFlags flags);
-    int coroutine_fn (*bdrv_co_pwritev)(BlockDriverState *bs,
+    int coroutine_fn_ptr (*bdrv_co_pwritev)(BlockDriverState *bs,
                                         int64_t offset, int64_t bytes,
                                         QEMUIOVector *qiov,
                                         BdrvRequestFlags flags);
     /* Compressed write of whole clusters (qemu-img convert -c) */
-    int coroutine_fn (*bdrv_co_pwritev_compressed)(BlockDriverState *bs,
+    int coroutine_fn_ptr (*bdrv_co_pwritev_compressed)(BlockDriverState *bs,
                                                    int64_t offset,
                                                    int64_t bytes,
                                                    QEMUIOVector *qiov);
@@ -145,17 +154,17 @@ struct BlockDriver {
      * Efficiently zero a range; -ENOTSUP makes the core fall back to
      * writing a zeroed buffer (unless BDRV_REQ_NO_FALLBACK).
      */
-    int coroutine_fn (*bdrv_co_pwrite_zeroes)(BlockDriverState *bs,
+    int coroutine_fn_ptr (*bdrv_co_pwrite_zeroes)(BlockDriverState *bs,
                                               int64_t offset, int64_t bytes,
                                               BdrvRequestFlags flags);
     /* Discard (advisory): -ENOTSUP is treated as success by the core */
-    int coroutine_fn (*bdrv_co_pdiscard)(BlockDriverState *bs,
+    int coroutine_fn_ptr (*bdrv_co_pdiscard)(BlockDriverState *bs,
                                          int64_t offset, int64_t bytes);
     /* Flush the driver's caches to the OS, then the OS to disk */
-    int coroutine_fn (*bdrv_co_flush_to_os)(BlockDriverState *bs);
-    int coroutine_fn (*bdrv_co_flush_to_disk)(BlockDriverState *bs);
+    int coroutine_fn_ptr (*bdrv_co_flush_to_os)(BlockDriverState *bs);
+    int coroutine_fn_ptr (*bdrv_co_flush_to_disk)(BlockDriverState *bs);
     /* Formats/filters may instead handle the whole flush themselves */
-    int coroutine_fn (*bdrv_co_flush)(BlockDriverState *bs);
+    int coroutine_fn_ptr (*bdrv_co_flush)(BlockDriverState *bs);
     /*
      * Status of [offset, offset+bytes): BDRV_BLOCK_* and *pnum (> 0).  The
      * core calls this aligned to request_alignment.  Without this hook the
@@ -163,12 +172,12 @@ struct BlockDriver {
      * file/filtered child for formats and filters.  @want_zero: the
      * caller cares about precise ZERO status (may be slower).
      */
-    int coroutine_fn (*bdrv_co_block_status)(BlockDriverState *bs,
+    int coroutine_fn_ptr (*bdrv_co_block_status)(BlockDriverState *bs,
                                              bool want_zero,
                                              int64_t offset, int64_t bytes,
                                              int64_t *pnum, int64_t *map,
                                              BlockDriverState **file);
-    int coroutine_fn (*bdrv_co_truncate)(BlockDriverState *bs,
+    int coroutine_fn_ptr (*bdrv_co_truncate)(BlockDriverState *bs,
                                          int64_t offset, bool exact,
                                          PreallocMode prealloc,
                                          BdrvRequestFlags flags,
@@ -202,13 +211,13 @@ struct BlockDriver {
                               QEMUSnapshotInfo **psn_info);
     /* Extra lines for qemu-io "info" (printed after the common ones) */
     void (*bdrv_dump_info)(BlockDriverState *bs, GString *out);
-    int coroutine_fn (*bdrv_co_check)(BlockDriverState *bs,
+    int coroutine_fn_ptr (*bdrv_co_check)(BlockDriverState *bs,
                                       BdrvCheckResult *result,
                                       BdrvCheckMode fix);
 
     /* Creation: create_opts lists options in the order they are printed */
     QemuOptsList *create_opts;
-    int coroutine_fn (*bdrv_co_create_opts)(BlockDriver *drv,
+    int coroutine_fn_ptr (*bdrv_co_create_opts)(BlockDriver *drv,
                                             const char *filename,
                                             QemuOpts *opts, Error **errp);
 

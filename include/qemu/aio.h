@@ -38,7 +38,7 @@ AioContext *qemu_get_aio_context(void);
  * handlers.  With @blocking, wait until at least one of them made progress.
  * Returns true if progress was made.
  */
-bool aio_poll(AioContext *ctx, bool blocking);
+bool no_coroutine_fn aio_poll(AioContext *ctx, bool blocking);
 
 /* Wake up a blocking aio_poll() (thread-safe). */
 void aio_notify(AioContext *ctx);

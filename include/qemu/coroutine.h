@@ -4,8 +4,8 @@
  * A coroutine runs until it yields; whoever enters it again (usually a
  * completion callback via aio_co_wake()) resumes it.  Functions that may
  * yield are marked coroutine_fn and must only be called from coroutine
- * context.  Coroutines are recycled through a pool, so creating one per
- * request is cheap.
+ * context (qemu/clang-tsa.h: clang checks that).  Coroutines are
+ * recycled through a pool, so creating one per request is cheap.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -17,7 +17,7 @@
 typedef struct Coroutine Coroutine;
 typedef struct AioContext AioContext;
 
-typedef void coroutine_fn CoroutineEntry(void *opaque);
+typedef void coroutine_fn_ptr CoroutineEntry(void *opaque);
 
 Coroutine *qemu_coroutine_create(CoroutineEntry *entry, void *opaque);
 
@@ -33,6 +33,16 @@ void coroutine_fn qemu_coroutine_yield(void);
 /* The running coroutine, or NULL outside coroutine context. */
 Coroutine *qemu_coroutine_self(void);
 bool qemu_in_coroutine(void);
+
+/*
+ * Tell the coroutine check that the caller runs in a coroutine.  A
+ * coroutine_mixed_fn calls it first thing on its qemu_in_coroutine()
+ * branch, so that branch may call coroutine_fn functions.
+ */
+static inline void QEMU_TSA_ASSERTS_CO qemu_coroutine_assert_context(void)
+{
+    assert(qemu_in_coroutine());
+}
 /* True while @co has been entered and has not yet yielded back */
 bool qemu_coroutine_entered(Coroutine *co);
 

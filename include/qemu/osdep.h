@@ -30,12 +30,8 @@
 
 #include <glib.h>
 
-/* Marks a function that may yield: only call it from coroutine context. */
-#define coroutine_fn
-/* Marks a function that may be called inside or outside a coroutine. */
-#define coroutine_mixed_fn
-/* Marks a function that must never be called from a coroutine. */
-#define no_coroutine_fn
+/* coroutine_fn, coroutine_mixed_fn, no_coroutine_fn (checked by clang) */
+#include "qemu/clang-tsa.h"
 
 #define QEMU_PACKED __attribute__((packed))
 #define QEMU_NORETURN __attribute__((noreturn))

@@ -45,30 +45,47 @@ int coroutine_fn blk_co_preadv(BlockBackend *blk, int64_t offset,
 int coroutine_fn blk_co_pwritev(BlockBackend *blk, int64_t offset,
                                 int64_t bytes, QEMUIOVector *qiov,
                                 BdrvRequestFlags flags);
+/* Flat-buffer forms; -EINVAL for a negative @bytes */
+int coroutine_fn blk_co_pread(BlockBackend *blk, int64_t offset,
+                              int64_t bytes, void *buf,
+                              BdrvRequestFlags flags);
+int coroutine_fn blk_co_pwrite(BlockBackend *blk, int64_t offset,
+                               int64_t bytes, const void *buf,
+                               BdrvRequestFlags flags);
 int coroutine_fn blk_co_pwrite_zeroes(BlockBackend *blk, int64_t offset,
                                       int64_t bytes, BdrvRequestFlags flags);
+/* -ENOTSUP unless the root node supports compressed writes */
+int coroutine_fn blk_co_pwrite_compressed(BlockBackend *blk, int64_t offset,
+                                          int64_t bytes, const void *buf);
 int coroutine_fn blk_co_pdiscard(BlockBackend *blk, int64_t offset,
                                  int64_t bytes);
 int coroutine_fn blk_co_flush(BlockBackend *blk);
+int coroutine_fn blk_co_truncate(BlockBackend *blk, int64_t offset,
+                                 bool exact, PreallocMode prealloc,
+                                 BdrvRequestFlags flags, Error **errp);
 
-/* Synchronous: 0 on success, -errno */
-int blk_pread(BlockBackend *blk, int64_t offset, int64_t bytes, void *buf,
-              BdrvRequestFlags flags);
-int blk_pwrite(BlockBackend *blk, int64_t offset, int64_t bytes,
-               const void *buf, BdrvRequestFlags flags);
-int blk_preadv(BlockBackend *blk, int64_t offset, int64_t bytes,
-               QEMUIOVector *qiov, BdrvRequestFlags flags);
-int blk_pwritev(BlockBackend *blk, int64_t offset, int64_t bytes,
-                QEMUIOVector *qiov, BdrvRequestFlags flags);
-int blk_pwrite_zeroes(BlockBackend *blk, int64_t offset, int64_t bytes,
-                      BdrvRequestFlags flags);
-int blk_pwrite_compressed(BlockBackend *blk, int64_t offset, int64_t bytes,
-                          const void *buf);
-int blk_pdiscard(BlockBackend *blk, int64_t offset, int64_t bytes);
-int blk_flush(BlockBackend *blk);
-int blk_truncate(BlockBackend *blk, int64_t offset, bool exact,
-                 PreallocMode prealloc, BdrvRequestFlags flags,
-                 Error **errp);
+/*
+ * Synchronous forms, generated (see block/block.h); never call them in a
+ * coroutine.  0 on success, -errno.
+ */
+int co_wrapper blk_pread(BlockBackend *blk, int64_t offset, int64_t bytes,
+                         void *buf, BdrvRequestFlags flags);
+int co_wrapper blk_pwrite(BlockBackend *blk, int64_t offset, int64_t bytes,
+                          const void *buf, BdrvRequestFlags flags);
+int co_wrapper blk_preadv(BlockBackend *blk, int64_t offset, int64_t bytes,
+                          QEMUIOVector *qiov, BdrvRequestFlags flags);
+int co_wrapper blk_pwritev(BlockBackend *blk, int64_t offset, int64_t bytes,
+                           QEMUIOVector *qiov, BdrvRequestFlags flags);
+int co_wrapper blk_pwrite_zeroes(BlockBackend *blk, int64_t offset,
+                                 int64_t bytes, BdrvRequestFlags flags);
+int co_wrapper blk_pwrite_compressed(BlockBackend *blk, int64_t offset,
+                                     int64_t bytes, const void *buf);
+int co_wrapper blk_pdiscard(BlockBackend *blk, int64_t offset,
+                            int64_t bytes);
+int co_wrapper blk_flush(BlockBackend *blk);
+int co_wrapper blk_truncate(BlockBackend *blk, int64_t offset, bool exact,
+                            PreallocMode prealloc, BdrvRequestFlags flags,
+                            Error **errp);
 
 /*
  * Asynchronous requests: start now (the request runs in a coroutine),
@@ -91,8 +108,8 @@ BlockAIOCB *blk_aio_flush(BlockBackend *blk, BlockCompletionFunc *cb,
                           void *opaque);
 
 /* Wait for all requests of @blk to complete */
-void blk_drain(BlockBackend *blk);
-void blk_drain_all(void);
+void coroutine_mixed_fn blk_drain(BlockBackend *blk);
+void coroutine_mixed_fn blk_drain_all(void);
 int blk_get_open_flags(BlockBackend *blk);
 void *blk_blockalign(BlockBackend *blk, size_t size);
 

@@ -72,7 +72,7 @@ static void test_yield(void)
 
 /* Deep local state and recursion survive switches */
 
-static int recurse_sum(int n)
+static int coroutine_fn recurse_sum(int n)
 {
     volatile char pad[256];
 
