@@ -188,7 +188,7 @@ def main(argv):
         '',
         '#include "qemu/osdep.h"',
         '#include "qemu/coroutine.h"',
-        '#include "block/aio.h"',
+        '#include "qemu/aio.h"',
     ]
     parts += ['#include "%s"' % include_name(srcdir, h) for h in headers]
     text = '\n'.join(parts) + '\n'

@@ -8,7 +8,7 @@
 #include "qemu/osdep.h"
 #include "block/block_int.h"
 #include "sysemu/block-backend.h"
-#include "block/aio.h"
+#include "qemu/aio.h"
 
 #define IMG_SIZE (64 * KiB)
 
