@@ -9,7 +9,7 @@ FUZZ_SEED ?= 1
 NINJA ?= ninja
 
 .PHONY: all deps check check-unit check-iotests check-sanitizers \
-        check-coroutines demo bench fuzz clean distclean
+        check-coroutines check-layers demo bench fuzz clean distclean
 
 all: $(BUILD)/build.ninja
 	$(NINJA) -C $(BUILD)
@@ -30,10 +30,15 @@ deps:
 
 # Everything: unit tests and iotests on the normal build, then the same
 # suite under AddressSanitizer + UndefinedBehaviorSanitizer, and the
-# clang build that checks the coroutine markers.
+# clang build that checks the coroutine markers, and the include rules.
 check: deps
 	$(MAKE) all
-	$(MAKE) -k check-unit check-iotests check-sanitizers check-coroutines
+	$(MAKE) -k check-layers check-unit check-iotests check-sanitizers \
+	    check-coroutines
+
+# The include rules of docs/devel/layout.rst
+check-layers:
+	scripts/check-layers
 
 check-unit: all
 	meson test -C $(BUILD) --suite unit --print-errorlogs
