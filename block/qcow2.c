@@ -151,82 +151,7 @@ static int qcow2_probe(const uint8_t *buf, int buf_size, const char *filename)
     return 0;
 }
 
-/* Corruption and header flags */
-
-void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
-                             int64_t offset, int64_t size,
-                             const char *fmt, ...)
-{
-    BDRVQcow2State *s = bs->opaque;
-    g_autofree char *message = NULL;
-    va_list ap;
-
-    fatal = fatal && !bdrv_is_read_only(bs);
-    if (s->signaled_corruption &&
-        (!fatal || (s->incompatible_features & QCOW2_INCOMPAT_CORRUPT))) {
-        return;
-    }
-
-    va_start(ap, fmt);
-    message = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-
-    if (fatal) {
-        error_printf("qcow2: Marking image as corrupt: %s; further "
-                     "corruption events will be suppressed\n", message);
-        /*
-         * Setting the bit needs I/O; from a coroutine we can do it now,
-         * elsewhere it is done by the next metadata write.
-         */
-        s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
-        s->corrupt_stop = true;
-        if (qemu_in_coroutine()) {
-            uint8_t buf[8];
-
-            qcow2_st64(buf, s->incompatible_features);
-            bdrv_co_pwrite_sync(bs->file, QCOW2_HDR_INCOMPAT, 8, buf, 0);
-        }
-    } else {
-        error_printf("qcow2: Image is corrupt: %s; further non-fatal "
-                     "corruption events will be suppressed\n", message);
-    }
-    s->signaled_corruption = true;
-}
-
-int coroutine_fn qcow2_write_header_field(BlockDriverState *bs, int offset,
-                                          const void *buf, int len)
-{
-    return bdrv_co_pwrite_sync(bs->file, offset, len, buf, 0);
-}
-
-static int coroutine_fn write_incompat(BlockDriverState *bs, uint64_t value)
-{
-    uint8_t buf[8];
-
-    qcow2_st64(buf, value);
-    return qcow2_write_header_field(bs, QCOW2_HDR_INCOMPAT, buf, 8);
-}
-
-int coroutine_fn qcow2_mark_dirty(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-    int ret;
-
-    assert(s->qcow_version >= 3);
-    if (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) {
-        return 0;
-    }
-    ret = bdrv_co_flush(bs->file->bs);
-    if (ret < 0) {
-        return ret;
-    }
-    ret = write_incompat(bs, s->incompatible_features | QCOW2_INCOMPAT_DIRTY);
-    if (ret < 0) {
-        return ret;
-    }
-    s->incompatible_features |= QCOW2_INCOMPAT_DIRTY;
-    return 0;
-}
+/* Header flags that need the caches */
 
 /* Write all caches to the OS (L2 after the refcounts it depends on) */
 static int coroutine_fn qcow2_write_caches(BlockDriverState *bs)
@@ -256,20 +181,13 @@ static int coroutine_fn qcow2_mark_clean(BlockDriverState *bs)
     if (ret < 0) {
         return ret;
     }
-    ret = write_incompat(bs, s->incompatible_features & ~QCOW2_INCOMPAT_DIRTY);
+    ret = qcow2_write_incompat(bs, s->incompatible_features &
+                                   ~QCOW2_INCOMPAT_DIRTY);
     if (ret < 0) {
         return ret;
     }
     s->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
     return 0;
-}
-
-int coroutine_fn qcow2_mark_corrupt(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-
-    s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
-    return write_incompat(bs, s->incompatible_features);
 }
 
 static int coroutine_fn qcow2_mark_consistent(BlockDriverState *bs)
@@ -287,8 +205,8 @@ static int coroutine_fn qcow2_mark_consistent(BlockDriverState *bs)
     if (ret < 0) {
         return ret;
     }
-    ret = write_incompat(bs,
-                         s->incompatible_features & ~QCOW2_INCOMPAT_CORRUPT);
+    ret = qcow2_write_incompat(bs, s->incompatible_features &
+                                   ~QCOW2_INCOMPAT_CORRUPT);
     if (ret < 0) {
         return ret;
     }
