@@ -582,9 +582,23 @@ static bool validate_table_offset(BDRVQcow2State *s, uint64_t offset,
     return !offset_into_cluster(s, offset);
 }
 
+/*
+ * Runtime options, read and validated once by qcow2_read_options() and
+ * applied by qcow2_apply_options(): open and reopen share both.  Reading
+ * looks at the image geometry (for cache defaults) but changes nothing.
+ */
+typedef struct Qcow2Options {
+    int l2_cache_tables;
+    int refcount_cache_tables;
+    bool use_lazy_refcounts;
+    bool discard_passthrough[QCOW2_DISCARD_MAX];
+    unsigned int cache_clean_interval;      /* seconds, 0: never */
+    int overlap_check;                      /* QCow2MetadataOverlap bits */
+} Qcow2Options;
+
 /* overlap-check: a template, then per-kind booleans that override it */
-static int qcow2_read_overlap_options(BDRVQcow2State *s, QemuOpts *opts,
-                                      Error **errp)
+static bool qcow2_read_overlap_options(QemuOpts *opts, int *overlap_check,
+                                       Error **errp)
 {
     static const struct {
         const char *name;
@@ -610,7 +624,7 @@ static int qcow2_read_overlap_options(BDRVQcow2State *s, QemuOpts *opts,
         error_setg(errp, "Conflicting values for qcow2 options '"
                    QCOW2_OPT_OVERLAP "' ('%s') and '"
                    QCOW2_OPT_OVERLAP_TEMPLATE "' ('%s')", tmpl, tmpl2);
-        return -EINVAL;
+        return false;
     }
     tmpl = tmpl ? tmpl : tmpl2 ? tmpl2 : "cached";
     for (i = 0; i < ARRAY_SIZE(templates); i++) {
@@ -622,7 +636,7 @@ static int qcow2_read_overlap_options(BDRVQcow2State *s, QemuOpts *opts,
         error_setg(errp, "Unsupported value '%s' for qcow2 option "
                    "'overlap-check'. Allowed are any of the following: "
                    "none, constant, cached, all", tmpl);
-        return -EINVAL;
+        return false;
     }
     for (i = 0; i < ARRAY_SIZE(kinds); i++) {
         g_autofree char *key = g_strdup_printf(QCOW2_OPT_OVERLAP ".%s",
@@ -634,116 +648,187 @@ static int qcow2_read_overlap_options(BDRVQcow2State *s, QemuOpts *opts,
             bits &= ~(1 << i);
         }
     }
-    s->overlap_check = bits;
-    return 0;
+    *overlap_check = bits;
+    return true;
 }
 
-static int qcow2_read_options(BlockDriverState *bs, QDict *options,
-                              int flags, uint64_t *l2_cache_size,
-                              uint64_t *refcount_cache_size, Error **errp)
+/*
+ * Cache sizes: cache-size is shared out between the two caches unless
+ * both are given; an L2 cache larger than the whole image needs is
+ * capped.  Sizes are in bytes, converted to whole tables (clusters).
+ */
+static bool qcow2_read_cache_sizes(BDRVQcow2State *s, QemuOpts *opts,
+                                   Qcow2Options *o, Error **errp)
 {
-    BDRVQcow2State *s = bs->opaque;
-    QemuOpts *opts;
-    uint64_t combined, max_l2;
+    uint64_t combined, l2, rc, max_l2, min_rc, entry_size;
     bool l2_set, rc_set, combined_set;
-    uint64_t interval;
-    int ret = 0;
-
-    opts = qemu_opts_create(&qcow2_runtime_opts, NULL, 0, &error_abort);
-    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
-        ret = -EINVAL;
-        goto out;
-    }
 
     combined_set = qemu_opt_find(opts, QCOW2_OPT_CACHE_SIZE);
     l2_set = qemu_opt_find(opts, QCOW2_OPT_L2_CACHE_SIZE);
     rc_set = qemu_opt_find(opts, QCOW2_OPT_REFCOUNT_CACHE_SIZE);
     combined = qemu_opt_get_size(opts, QCOW2_OPT_CACHE_SIZE, 0);
-    *l2_cache_size = qemu_opt_get_size(opts, QCOW2_OPT_L2_CACHE_SIZE, 0);
-    *refcount_cache_size = qemu_opt_get_size(opts,
-                                             QCOW2_OPT_REFCOUNT_CACHE_SIZE,
-                                             0);
-    /* Enough L2 cache for the whole image, up to a limit */
+    l2 = qemu_opt_get_size(opts, QCOW2_OPT_L2_CACHE_SIZE, 0);
+    rc = qemu_opt_get_size(opts, QCOW2_OPT_REFCOUNT_CACHE_SIZE, 0);
+    entry_size = qemu_opt_get_size(opts, QCOW2_OPT_L2_CACHE_ENTRY_SIZE,
+                                   s->cluster_size);
+    /* Enough L2 cache for the whole image */
     max_l2 = DIV_ROUND_UP(s->size, (uint64_t)s->cluster_size / 8);
     max_l2 = ROUND_UP(max_l2, s->cluster_size);
+    min_rc = MIN_REFCOUNT_CACHE_TABLES * (uint64_t)s->cluster_size;
 
     if (combined_set) {
         if (l2_set && rc_set) {
             error_setg(errp, QCOW2_OPT_CACHE_SIZE ", " QCOW2_OPT_L2_CACHE_SIZE
                        " and " QCOW2_OPT_REFCOUNT_CACHE_SIZE " may not be "
                        "set at the same time");
-            ret = -EINVAL;
-            goto out;
-        } else if (l2_set && *l2_cache_size > combined) {
+            return false;
+        } else if (l2_set && l2 > combined) {
             error_setg(errp, QCOW2_OPT_L2_CACHE_SIZE " may not exceed "
                        QCOW2_OPT_CACHE_SIZE);
-            ret = -EINVAL;
-            goto out;
-        } else if (rc_set && *refcount_cache_size > combined) {
+            return false;
+        } else if (rc_set && rc > combined) {
             error_setg(errp, QCOW2_OPT_REFCOUNT_CACHE_SIZE " may not exceed "
                        QCOW2_OPT_CACHE_SIZE);
-            ret = -EINVAL;
-            goto out;
+            return false;
         }
+    }
+    if (l2_set) {
+        l2 = MIN(l2, max_l2);
+    }
+    if (combined_set) {
         if (l2_set) {
-            *refcount_cache_size = combined - *l2_cache_size;
+            rc = combined - l2;
         } else if (rc_set) {
-            *l2_cache_size = combined - *refcount_cache_size;
+            l2 = combined - rc;
+        } else if (combined >= max_l2 + min_rc) {
+            l2 = max_l2;
+            rc = combined - l2;
         } else {
-            *refcount_cache_size = MIN(combined,
-                                       MIN_REFCOUNT_CACHE_TABLES *
-                                       (uint64_t)s->cluster_size);
-            *l2_cache_size = MIN(combined - *refcount_cache_size, max_l2);
+            rc = MIN(combined, min_rc);
+            l2 = combined - rc;
         }
     } else {
         if (!l2_set) {
-            *l2_cache_size = MIN(max_l2, DEFAULT_L2_CACHE_MAX_SIZE);
+            l2 = MIN(max_l2, DEFAULT_L2_CACHE_MAX_SIZE);
         }
         if (!rc_set) {
-            *refcount_cache_size = MIN_REFCOUNT_CACHE_TABLES *
-                (uint64_t)s->cluster_size;
+            rc = min_rc;
         }
     }
-    if (*l2_cache_size > INT_MAX / 2 || *refcount_cache_size > INT_MAX / 2) {
-        error_setg(errp, "Cache size too big");
-        ret = -EINVAL;
+
+    /* Accepted as QEMU does; our L2 cache entries are whole tables */
+    if (entry_size < (1 << MIN_CLUSTER_BITS) ||
+        entry_size > (uint64_t)s->cluster_size ||
+        !is_power_of_2(entry_size)) {
+        error_setg(errp, "L2 cache entry size must be a power of two "
+                   "between %d and the cluster size (%d)",
+                   1 << MIN_CLUSTER_BITS, s->cluster_size);
+        return false;
+    }
+    l2 /= s->cluster_size;
+    rc /= s->cluster_size;
+    if (l2 > INT_MAX) {
+        error_setg(errp, "L2 cache size too big");
+        return false;
+    }
+    if (rc > INT_MAX) {
+        error_setg(errp, "Refcount cache size too big");
+        return false;
+    }
+    o->l2_cache_tables = MAX(l2, MIN_L2_CACHE_TABLES);
+    o->refcount_cache_tables = MAX(rc, MIN_REFCOUNT_CACHE_TABLES);
+    return true;
+}
+
+/*
+ * Read @options (consuming what qcow2 knows) into @o and validate them.
+ * Options not given get their defaults, which depend on @flags and the
+ * image header.
+ */
+static bool qcow2_read_options(BlockDriverState *bs, QDict *options,
+                               int flags, Qcow2Options *o, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QemuOpts *opts;
+    uint64_t interval;
+    bool ok = false;
+
+    opts = qemu_opts_create(&qcow2_runtime_opts, NULL, 0, &error_abort);
+    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
+        goto out;
+    }
+    if (!qcow2_read_cache_sizes(s, opts, o, errp)) {
         goto out;
     }
 
-    s->use_lazy_refcounts = qemu_opt_get_bool(
+    o->use_lazy_refcounts = qemu_opt_get_bool(
         opts, QCOW2_OPT_LAZY_REFCOUNTS,
         !!(s->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS));
-    if (s->use_lazy_refcounts && s->qcow_version < 3) {
+    if (o->use_lazy_refcounts && s->qcow_version < 3) {
         error_setg(errp, "Lazy refcounts require a qcow2 image with at least "
                    "qemu 1.1 compatibility level");
-        ret = -EINVAL;
         goto out;
     }
 
-    s->discard_passthrough[QCOW2_DISCARD_NEVER] = false;
-    s->discard_passthrough[QCOW2_DISCARD_ALWAYS] = true;
-    s->discard_passthrough[QCOW2_DISCARD_REQUEST] =
+    o->discard_passthrough[QCOW2_DISCARD_NEVER] = false;
+    o->discard_passthrough[QCOW2_DISCARD_ALWAYS] = true;
+    o->discard_passthrough[QCOW2_DISCARD_REQUEST] =
         qemu_opt_get_bool(opts, QCOW2_OPT_DISCARD_REQUEST,
                           flags & BDRV_O_UNMAP);
-    s->discard_passthrough[QCOW2_DISCARD_SNAPSHOT] =
+    o->discard_passthrough[QCOW2_DISCARD_SNAPSHOT] =
         qemu_opt_get_bool(opts, QCOW2_OPT_DISCARD_SNAPSHOT, true);
-    s->discard_passthrough[QCOW2_DISCARD_OTHER] =
+    o->discard_passthrough[QCOW2_DISCARD_OTHER] =
         qemu_opt_get_bool(opts, QCOW2_OPT_DISCARD_OTHER, false);
 
     interval = qemu_opt_get_number(opts, QCOW2_OPT_CACHE_CLEAN_INTERVAL,
                                    DEFAULT_CACHE_CLEAN_INTERVAL);
     if (interval > UINT_MAX) {
         error_setg(errp, "Cache clean interval too big");
-        ret = -EINVAL;
         goto out;
     }
-    s->cache_clean_interval = interval;
+    o->cache_clean_interval = interval;
 
-    ret = qcow2_read_overlap_options(s, opts, errp);
+    ok = qcow2_read_overlap_options(opts, &o->overlap_check, errp);
 
 out:
     qemu_opts_del(opts);
-    return ret;
+    return ok;
+}
+
+/* New caches of the sizes @o asks for; false (with errp set) if no memory */
+static bool qcow2_create_caches(BlockDriverState *bs, const Qcow2Options *o,
+                                Qcow2Cache **l2_cache, Qcow2Cache **rc_cache,
+                                Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    *l2_cache = qcow2_cache_create(bs, o->l2_cache_tables, s->cluster_size);
+    *rc_cache = qcow2_cache_create(bs, o->refcount_cache_tables,
+                                   s->cluster_size);
+    if (!*l2_cache || !*rc_cache) {
+        qcow2_cache_destroy(*l2_cache);
+        qcow2_cache_destroy(*rc_cache);
+        *l2_cache = *rc_cache = NULL;
+        error_setg(errp, "Could not allocate metadata caches");
+        return false;
+    }
+    qcow2_cache_set_is_l2(*l2_cache, true);
+    return true;
+}
+
+/*
+ * Make @o the options in force.  Cannot fail; the caches and the
+ * cache-clean timer are the caller's business.
+ */
+static void qcow2_apply_options(BlockDriverState *bs, const Qcow2Options *o)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    s->use_lazy_refcounts = o->use_lazy_refcounts;
+    memcpy(s->discard_passthrough, o->discard_passthrough,
+           sizeof(s->discard_passthrough));
+    s->cache_clean_interval = o->cache_clean_interval;
+    s->overlap_check = o->overlap_check;
 }
 
 typedef struct Qcow2OpenCo {
@@ -760,7 +845,8 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
 {
     BDRVQcow2State *s = bs->opaque;
     g_autofree uint8_t *hdr = NULL;
-    uint64_t ext_end, backing_offset, l2_cache_size, rc_cache_size;
+    uint64_t ext_end, backing_offset;
+    Qcow2Options o;
     uint32_t backing_size, cluster_bits, nb_snapshots, reftable_clusters;
     uint64_t l1_vm_state_index;
     int64_t file_len;
@@ -992,22 +1078,14 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
         s->l1_size = l1_size;
     }
 
-    ret = qcow2_read_options(bs, options, flags, &l2_cache_size,
-                             &rc_cache_size, errp);
-    if (ret < 0) {
-        return ret;
+    if (!qcow2_read_options(bs, options, flags, &o, errp)) {
+        return -EINVAL;
     }
-    s->l2_table_cache = qcow2_cache_create(
-        bs, MAX(l2_cache_size / s->cluster_size, MIN_L2_CACHE_TABLES),
-        s->cluster_size);
-    s->refcount_block_cache = qcow2_cache_create(
-        bs, MAX(rc_cache_size / s->cluster_size, MIN_REFCOUNT_CACHE_TABLES),
-        s->cluster_size);
-    if (!s->l2_table_cache || !s->refcount_block_cache) {
-        error_setg(errp, "Could not allocate metadata caches");
+    qcow2_apply_options(bs, &o);
+    if (!qcow2_create_caches(bs, &o, &s->l2_table_cache,
+                             &s->refcount_block_cache, errp)) {
         return -ENOMEM;
     }
-    qcow2_cache_set_is_l2(s->l2_table_cache, true);
 
     ret = qcow2_refcount_init(bs, errp);
     if (ret < 0) {
@@ -1264,50 +1342,89 @@ static void qcow2_close(BlockDriverState *bs)
     qcow2_free_state(bs);
 }
 
-/* Reopen: options are re-read; going read-only leaves the image clean */
+/*
+ * Reopen: prepare reads and validates the new options and builds new
+ * caches if their sizes change (flushing the old ones first); going
+ * read-only, or dropping lazy refcounts, writes everything out and leaves
+ * the image clean.  Commit swaps in what prepare built and cannot fail;
+ * abort frees it.
+ */
 
 typedef struct Qcow2ReopenState {
-    bool use_lazy_refcounts;
-    bool discard_passthrough[QCOW2_DISCARD_MAX];
-    unsigned int cache_clean_interval;
-    int overlap_check;
+    Qcow2Options opts;
+    Qcow2Cache *l2_table_cache;         /* NULL: keep the current one */
+    Qcow2Cache *refcount_block_cache;   /* set together with the L2 one */
 } Qcow2ReopenState;
+
+typedef struct Qcow2FlushCachesCo {
+    BlockDriverState *bs;
+    int ret;
+} Qcow2FlushCachesCo;
+
+static void coroutine_fn qcow2_flush_caches_entry(void *opaque)
+{
+    Qcow2FlushCachesCo *fc = opaque;
+    BDRVQcow2State *s = fc->bs->opaque;
+    int ret;
+
+    qemu_co_mutex_lock(&s->lock);
+    ret = qcow2_cache_flush(fc->bs, s->l2_table_cache);
+    if (ret >= 0) {
+        ret = qcow2_cache_flush(fc->bs, s->refcount_block_cache);
+    }
+    qemu_co_mutex_unlock(&s->lock);
+    fc->ret = ret;
+}
+
+static bool qcow2_reopen_caches(BlockDriverState *bs, Qcow2ReopenState *r,
+                                Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2FlushCachesCo fc = { .bs = bs };
+
+    if (r->opts.l2_cache_tables == qcow2_cache_num_tables(s->l2_table_cache)
+        && r->opts.refcount_cache_tables ==
+           qcow2_cache_num_tables(s->refcount_block_cache)) {
+        return true;
+    }
+    if (!bdrv_is_read_only(bs) && !s->corrupt_stop) {
+        qcow2_run_co(qcow2_flush_caches_entry, &fc, &fc.ret);
+        if (fc.ret < 0) {
+            error_setg_errno(errp, -fc.ret, "Failed to flush the metadata "
+                             "caches");
+            return false;
+        }
+    }
+    return qcow2_create_caches(bs, &r->opts, &r->l2_table_cache,
+                               &r->refcount_block_cache, errp);
+}
+
+static void qcow2_reopen_free(Qcow2ReopenState *r)
+{
+    if (r) {
+        qcow2_cache_destroy(r->l2_table_cache);
+        qcow2_cache_destroy(r->refcount_block_cache);
+        g_free(r);
+    }
+}
 
 static int qcow2_reopen_prepare(BDRVReopenState *state, Error **errp)
 {
     BlockDriverState *bs = state->bs;
     BDRVQcow2State *s = bs->opaque;
-    Qcow2ReopenState *r = g_new0(Qcow2ReopenState, 1);
-    Qcow2ReopenState saved;
-    uint64_t l2_size, rc_size;
-    int ret;
+    g_autofree Qcow2ReopenState *r = g_new0(Qcow2ReopenState, 1);
 
-    saved.use_lazy_refcounts = s->use_lazy_refcounts;
-    memcpy(saved.discard_passthrough, s->discard_passthrough,
-           sizeof(saved.discard_passthrough));
-    saved.cache_clean_interval = s->cache_clean_interval;
-    saved.overlap_check = s->overlap_check;
-
-    ret = qcow2_read_options(bs, state->options, state->flags, &l2_size,
-                             &rc_size, errp);
-    r->use_lazy_refcounts = s->use_lazy_refcounts;
-    memcpy(r->discard_passthrough, s->discard_passthrough,
-           sizeof(r->discard_passthrough));
-    r->cache_clean_interval = s->cache_clean_interval;
-    r->overlap_check = s->overlap_check;
-    s->use_lazy_refcounts = saved.use_lazy_refcounts;
-    memcpy(s->discard_passthrough, saved.discard_passthrough,
-           sizeof(s->discard_passthrough));
-    s->cache_clean_interval = saved.cache_clean_interval;
-    s->overlap_check = saved.overlap_check;
-    if (ret < 0) {
-        g_free(r);
-        return ret;
+    if (!qcow2_read_options(bs, state->options, state->flags, &r->opts,
+                            errp)) {
+        return -EINVAL;
+    }
+    if (!qcow2_reopen_caches(bs, r, errp)) {
+        return -ENOMEM;
     }
 
     if (!bdrv_is_read_only(bs) &&
         (state->read_only ||
-         (s->use_lazy_refcounts && !r->use_lazy_refcounts))) {
+         (s->use_lazy_refcounts && !r->opts.use_lazy_refcounts))) {
         Qcow2CloseCo cc = { .bs = bs };
 
         /* Write everything out and clear the dirty bit */
@@ -1315,35 +1432,49 @@ static int qcow2_reopen_prepare(BDRVReopenState *state, Error **errp)
         if (cc.ret < 0) {
             error_setg_errno(errp, -cc.ret, "Could not flush the qcow2 "
                              "metadata");
-            g_free(r);
+            qcow2_reopen_free(g_steal_pointer(&r));
             return cc.ret;
         }
     }
-    state->opaque = r;
+    state->opaque = g_steal_pointer(&r);
     return 0;
 }
 
 static void qcow2_reopen_commit(BDRVReopenState *state)
 {
-    BDRVQcow2State *s = state->bs->opaque;
+    BlockDriverState *bs = state->bs;
+    BDRVQcow2State *s = bs->opaque;
     Qcow2ReopenState *r = state->opaque;
 
-    s->use_lazy_refcounts = r->use_lazy_refcounts;
-    memcpy(s->discard_passthrough, r->discard_passthrough,
-           sizeof(s->discard_passthrough));
-    s->overlap_check = r->overlap_check;
-    if (s->cache_clean_interval != r->cache_clean_interval) {
-        cache_clean_timer_del(state->bs);
-        s->cache_clean_interval = r->cache_clean_interval;
-        cache_clean_timer_init(state->bs);
+    /*
+     * The old caches were flushed in prepare; nothing ran in between that
+     * could dirty them, but keep them (and drop the new ones) if it did.
+     */
+    if (r->l2_table_cache &&
+        !qcow2_cache_is_dirty(s->l2_table_cache) &&
+        !qcow2_cache_is_dirty(s->refcount_block_cache)) {
+        Qcow2Cache *l2 = s->l2_table_cache;
+        Qcow2Cache *rc = s->refcount_block_cache;
+
+        s->l2_table_cache = r->l2_table_cache;
+        s->refcount_block_cache = r->refcount_block_cache;
+        r->l2_table_cache = l2;
+        r->refcount_block_cache = rc;
     }
-    g_free(r);
+    if (s->cache_clean_interval != r->opts.cache_clean_interval) {
+        cache_clean_timer_del(bs);
+        qcow2_apply_options(bs, &r->opts);
+        cache_clean_timer_init(bs);
+    } else {
+        qcow2_apply_options(bs, &r->opts);
+    }
+    qcow2_reopen_free(r);
     state->opaque = NULL;
 }
 
 static void qcow2_reopen_abort(BDRVReopenState *state)
 {
-    g_free(state->opaque);
+    qcow2_reopen_free(state->opaque);
     state->opaque = NULL;
 }
 

@@ -570,5 +570,7 @@ void qcow2_cache_empty(Qcow2Cache *c);
 void qcow2_cache_clean_unused(Qcow2Cache *c);
 bool qcow2_cache_is_dirty(Qcow2Cache *c);
 void qcow2_cache_set_is_l2(Qcow2Cache *c, bool is_l2);
+/* Number of tables the cache holds */
+int qcow2_cache_num_tables(Qcow2Cache *c);
 
 #endif /* BLOCK_QCOW2_H */
