@@ -1320,15 +1320,58 @@ void bdrv_close_all(void)
     bdrv_drain_all();
 }
 
-/* Reopen */
+/*
+ * Reopen
+ *
+ * A reopen is a transaction over a queue of nodes: the node asked for,
+ * then (depth first) every child whose flags change with its parent's or
+ * that is given options of its own ("CHILD.KEY" in the parent's options;
+ * backing children are left alone).  Every node in the queue is
+ * prepared, parents before children.  If one prepare fails, the nodes
+ * already prepared are aborted, last first, and no node has changed.
+ * Only when all are prepared is each committed, children first, so a
+ * parent's commit and its new limits see the children as they now are.
+ */
 
-int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp)
-{
-    ERRP_GUARD();
-    BlockDriver *drv = bs->drv;
+typedef struct BdrvReopenEntry {
     BDRVReopenState state;
+    bool prepared;
+} BdrvReopenEntry;
+
+static void bdrv_reopen_entry_free(gpointer p)
+{
+    BdrvReopenEntry *e = p;
+
+    qobject_unref(e->state.options);
+    g_free(e);
+}
+
+static bool bdrv_reopen_queued(GPtrArray *queue, BlockDriverState *bs)
+{
+    guint i;
+
+    for (i = 0; i < queue->len; i++) {
+        BdrvReopenEntry *e = g_ptr_array_index(queue, i);
+
+        if (e->state.bs == bs) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Check the options the core handles for @bs and queue it, then its
+ * children.  Takes @opts (NULL: none).  A node reached twice is queued
+ * once, as first reached.
+ */
+static int bdrv_reopen_queue_add(GPtrArray *queue, BlockDriverState *bs,
+                                 QDict *opts, int flags, Error **errp)
+{
+    BlockDriver *drv = bs->drv;
     g_autofree char *node_name = NULL;
-    int ret;
+    BdrvReopenEntry *e;
+    BdrvChild *child;
 
     if (!opts) {
         opts = qdict_new();
@@ -1353,80 +1396,136 @@ int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp)
         qobject_unref(opts);
         return -EINVAL;
     }
-
-    bdrv_drain_all();
-    if (!(flags & BDRV_O_RDWR) && !bs->read_only) {
-        ret = bdrv_flush(bs);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Error flushing drive");
-            qobject_unref(opts);
-            return ret;
-        }
+    if (bdrv_reopen_queued(queue, bs)) {
+        qobject_unref(opts);
+        return 0;
     }
 
-    state = (BDRVReopenState) {
+    e = g_new0(BdrvReopenEntry, 1);
+    e->state = (BDRVReopenState) {
         .bs = bs,
         .flags = flags,
         .read_only = !(flags & BDRV_O_RDWR),
         .options = opts,
     };
-    if (drv->bdrv_reopen_prepare) {
-        ret = drv->bdrv_reopen_prepare(&state, errp);
+    g_ptr_array_add(queue, e);
+
+    /* Children follow the parent's read-only and cache state */
+    QLIST_FOREACH(child, &bs->children, next) {
+        g_autofree char *prefix = NULL;
+        QDict *child_opts;
+        int child_flags;
+        int ret;
+
+        if (child->role & BDRV_CHILD_COW) {
+            continue;
+        }
+        prefix = g_strdup_printf("%s.", child->name);
+        qdict_extract_subqdict(opts, &child_opts, prefix);
+        child_flags = (child->bs->open_flags & ~(BDRV_O_RDWR |
+                                                 BDRV_O_CACHE_MASK)) |
+                      (flags & (BDRV_O_RDWR | BDRV_O_CACHE_MASK));
+        if (child_flags == child->bs->open_flags && !qdict_size(child_opts)) {
+            qobject_unref(child_opts);
+            continue;
+        }
+        ret = bdrv_reopen_queue_add(queue, child->bs, child_opts, child_flags,
+                                    errp);
         if (ret < 0) {
-            qobject_unref(opts);
             return ret;
         }
-    } else if (qdict_size(opts)) {
+    }
+    return 0;
+}
+
+/* Prepare one node; on failure it is left as it was */
+static int bdrv_reopen_prepare(BdrvReopenEntry *e, Error **errp)
+{
+    BDRVReopenState *state = &e->state;
+    BlockDriverState *bs = state->bs;
+    BlockDriver *drv = bs->drv;
+    int ret;
+
+    if (state->read_only && !bs->read_only) {
+        ret = bdrv_flush(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Error flushing drive");
+            return ret;
+        }
+    }
+    if (drv->bdrv_reopen_prepare) {
+        ret = drv->bdrv_reopen_prepare(state, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    } else if (qdict_size(state->options)) {
         error_setg(errp, "Block format '%s' used by node '%s' does not "
                    "support reopening files", drv->format_name,
                    bs->node_name);
-        qobject_unref(opts);
         return -ENOTSUP;
     }
-    if (qdict_size(opts)) {
-        const char *key = qdict_entry_key(qdict_first(opts));
+    if (qdict_size(state->options)) {
+        const char *key = qdict_entry_key(qdict_first(state->options));
 
         if (drv->bdrv_reopen_abort) {
-            drv->bdrv_reopen_abort(&state);
+            drv->bdrv_reopen_abort(state);
         }
         error_setg(errp, "Cannot change the option '%s'", key);
-        qobject_unref(opts);
         return -EINVAL;
     }
+    e->prepared = true;
+    return 0;
+}
 
-    /* Children follow the parent's read-only and cache state */
-    {
-        BdrvChild *child;
+static void bdrv_reopen_abort(BdrvReopenEntry *e)
+{
+    BlockDriver *drv = e->state.bs->drv;
 
-        QLIST_FOREACH(child, &bs->children, next) {
-            int child_flags;
+    if (e->prepared && drv->bdrv_reopen_abort) {
+        drv->bdrv_reopen_abort(&e->state);
+    }
+    e->prepared = false;
+}
 
-            if (child->role & BDRV_CHILD_COW) {
-                continue;
+static void bdrv_reopen_commit(BdrvReopenEntry *e)
+{
+    BlockDriverState *bs = e->state.bs;
+    BlockDriver *drv = bs->drv;
+
+    assert(e->prepared);
+    if (drv->bdrv_reopen_commit) {
+        drv->bdrv_reopen_commit(&e->state);
+    }
+    bs->open_flags = e->state.flags;
+    bs->read_only = e->state.read_only;
+    bdrv_refresh_limits(bs, NULL);
+}
+
+int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp)
+{
+    g_autoptr(GPtrArray) queue =
+        g_ptr_array_new_with_free_func(bdrv_reopen_entry_free);
+    guint i;
+    int ret;
+
+    ret = bdrv_reopen_queue_add(queue, bs, opts, flags, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    bdrv_drain_all();
+    for (i = 0; i < queue->len; i++) {
+        ret = bdrv_reopen_prepare(g_ptr_array_index(queue, i), errp);
+        if (ret < 0) {
+            while (i-- > 0) {
+                bdrv_reopen_abort(g_ptr_array_index(queue, i));
             }
-            child_flags = (child->bs->open_flags & ~(BDRV_O_RDWR |
-                                                     BDRV_O_CACHE_MASK)) |
-                          (flags & (BDRV_O_RDWR | BDRV_O_CACHE_MASK));
-            if (child_flags != child->bs->open_flags) {
-                ret = bdrv_reopen(child->bs, NULL, child_flags, errp);
-                if (ret < 0) {
-                    if (drv->bdrv_reopen_abort) {
-                        drv->bdrv_reopen_abort(&state);
-                    }
-                    qobject_unref(opts);
-                    return ret;
-                }
-            }
+            return ret;
         }
     }
-
-    if (drv->bdrv_reopen_commit) {
-        drv->bdrv_reopen_commit(&state);
+    for (i = queue->len; i-- > 0;) {
+        bdrv_reopen_commit(g_ptr_array_index(queue, i));
     }
-    bs->open_flags = flags;
-    bs->read_only = state.read_only;
-    bdrv_refresh_limits(bs, NULL);
-    qobject_unref(opts);
     return 0;
 }
 
