@@ -839,33 +839,41 @@ typedef struct Qcow2OpenCo {
     int ret;
 } Qcow2OpenCo;
 
-static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
-                                         QDict *options, int flags,
-                                         Error **errp)
+/*
+ * What open learns from the header cluster and needs in later steps.
+ * @hdr is the whole first cluster (header, extensions, backing name).
+ */
+typedef struct Qcow2OpenHeader {
+    uint8_t *hdr;
+    int64_t file_len;
+    uint64_t ext_end;               /* end of the header extensions */
+    uint64_t backing_offset;        /* 0: no backing file */
+    uint32_t backing_size;
+    uint32_t nb_snapshots;
+    bool have_crypto_header;
+} Qcow2OpenHeader;
+
+/*
+ * Step 1: the fixed part of the header (version, cluster size, feature
+ * bits, header length), which says how to read the rest.
+ */
+static int coroutine_fn qcow2_co_read_fixed_header(BlockDriverState *bs,
+                                                   Qcow2OpenHeader *h,
+                                                   Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    g_autofree uint8_t *hdr = NULL;
-    uint64_t ext_end, backing_offset;
-    Qcow2Options o;
-    uint32_t backing_size, cluster_bits, nb_snapshots, reftable_clusters;
-    uint64_t l1_vm_state_index;
-    int64_t file_len;
-    bool have_crypto_header = false;
     uint8_t first[QCOW2_HDR_V3_LENGTH];
-    int ret, i;
-
-    qemu_co_mutex_init(&s->lock);
-    QLIST_INIT(&s->inflight_allocs);
-    QLIST_INIT(&s->unknown_header_ext);
+    uint32_t cluster_bits;
+    int ret;
 
     memset(first, 0, sizeof(first));
-    file_len = bdrv_getlength(bs->file->bs);
-    if (file_len < 0) {
-        error_setg_errno(errp, -file_len, "Could not read qcow2 header");
-        return file_len;
+    h->file_len = bdrv_getlength(bs->file->bs);
+    if (h->file_len < 0) {
+        error_setg_errno(errp, -h->file_len, "Could not read qcow2 header");
+        return h->file_len;
     }
-    ret = bdrv_co_pread(bs->file, 0, MIN((int64_t)sizeof(first), file_len),
-                        first, 0);
+    ret = bdrv_co_pread(bs->file, 0,
+                        MIN((int64_t)sizeof(first), h->file_len), first, 0);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not read qcow2 header");
         return ret;
@@ -910,36 +918,59 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
         error_setg(errp, "qcow2 header exceeds cluster size");
         return -EINVAL;
     }
+    return 0;
+}
 
-    /* The whole header cluster: header, extensions, backing file name */
-    hdr = g_malloc0(s->cluster_size);
+/* Step 2: the whole header cluster, and where its parts end */
+static int coroutine_fn qcow2_co_read_header_cluster(BlockDriverState *bs,
+                                                     Qcow2OpenHeader *h,
+                                                     Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    h->hdr = g_malloc0(s->cluster_size);
     ret = bdrv_co_pread(bs->file, 0,
-                        MIN((int64_t)s->cluster_size, file_len), hdr, 0);
+                        MIN((int64_t)s->cluster_size, h->file_len), h->hdr,
+                        0);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not read qcow2 header");
         return ret;
     }
 
-    backing_offset = qcow2_ld64(hdr + QCOW2_HDR_BACKING_OFFSET);
-    backing_size = qcow2_ld32(hdr + QCOW2_HDR_BACKING_SIZE);
-    if (backing_offset > (uint64_t)s->cluster_size) {
+    h->backing_offset = qcow2_ld64(h->hdr + QCOW2_HDR_BACKING_OFFSET);
+    h->backing_size = qcow2_ld32(h->hdr + QCOW2_HDR_BACKING_SIZE);
+    if (h->backing_offset > (uint64_t)s->cluster_size) {
         error_setg(errp, "Invalid backing file offset");
         return -EINVAL;
     }
-    ext_end = backing_offset ? backing_offset : (uint64_t)s->cluster_size;
+    h->ext_end = h->backing_offset ? h->backing_offset
+                                   : (uint64_t)s->cluster_size;
 
     if (s->header_length > QCOW2_HDR_V3_MIN_LENGTH) {
-        s->compression_type = hdr[QCOW2_HDR_COMPRESSION_TYPE];
+        s->compression_type = h->hdr[QCOW2_HDR_COMPRESSION_TYPE];
     } else {
         s->compression_type = QCOW2_COMPRESSION_TYPE_ZLIB;
     }
+    return 0;
+}
+
+/*
+ * Step 3: refuse what we cannot open: unknown incompatible features, a
+ * corrupt image opened for writing (except to repair it), a compression
+ * type we lack or that contradicts its feature bit.
+ */
+static int qcow2_check_features(BlockDriverState *bs, Qcow2OpenHeader *h,
+                                int flags, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
 
     if (s->incompatible_features & ~QCOW2_INCOMPAT_SUPPORTED) {
         Error *ignored = NULL;
 
         /* Only for the feature names */
-        qcow2_read_extensions(bs, hdr, s->header_length, ext_end,
-                              &have_crypto_header, &ignored);
+        qcow2_read_extensions(bs, h->hdr, s->header_length, h->ext_end,
+                              &h->have_crypto_header, &ignored);
         error_free(ignored);
         report_unsupported_feature(s, errp,
                                    s->incompatible_features &
@@ -978,6 +1009,19 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
                    "must be set");
         return -EINVAL;
     }
+    return 0;
+}
+
+/*
+ * Step 4: the geometry (refcount width, encryption, table sizes) and the
+ * placement of the refcount and snapshot tables.
+ */
+static int qcow2_read_geometry(BlockDriverState *bs, Qcow2OpenHeader *h,
+                               Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int cluster_bits = s->cluster_bits;
+    uint32_t reftable_clusters;
 
     /* Read as 32 bits: a huge value is negative here, not small */
     if (s->refcount_order < 0 ||
@@ -992,7 +1036,7 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
     s->refcount_block_bits = cluster_bits - (s->refcount_order - 3);
     s->refcount_block_size = 1 << s->refcount_block_bits;
 
-    s->crypt_method_header = qcow2_ld32(hdr + QCOW2_HDR_CRYPT_METHOD);
+    s->crypt_method_header = qcow2_ld32(h->hdr + QCOW2_HDR_CRYPT_METHOD);
     if (s->crypt_method_header > QCOW_CRYPT_LUKS) {
         error_setg(errp, "Unsupported encryption method %" PRIu32,
                    s->crypt_method_header);
@@ -1001,12 +1045,12 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
 
     s->l2_bits = cluster_bits - 3;
     s->l2_size = 1 << s->l2_bits;
-    s->size = qcow2_ld64(hdr + QCOW2_HDR_SIZE);
+    s->size = qcow2_ld64(h->hdr + QCOW2_HDR_SIZE);
     qcow2_compressed_layout(cluster_bits, &s->csize_shift, &s->csize_mask,
                             &s->cluster_offset_mask);
 
-    s->refcount_table_offset = qcow2_ld64(hdr + QCOW2_HDR_REFTABLE_OFFSET);
-    reftable_clusters = qcow2_ld32(hdr + QCOW2_HDR_REFTABLE_CLUSTERS);
+    s->refcount_table_offset = qcow2_ld64(h->hdr + QCOW2_HDR_REFTABLE_OFFSET);
+    reftable_clusters = qcow2_ld32(h->hdr + QCOW2_HDR_REFTABLE_CLUSTERS);
     if (reftable_clusters == 0) {
         error_setg(errp, "Image does not contain a reference count table");
         return -EINVAL;
@@ -1022,61 +1066,79 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
         return -EINVAL;
     }
 
-    nb_snapshots = qcow2_ld32(hdr + QCOW2_HDR_NB_SNAPSHOTS);
-    s->snapshots_offset = qcow2_ld64(hdr + QCOW2_HDR_SNAPSHOTS_OFFSET);
-    if (nb_snapshots > QCOW_MAX_SNAPSHOTS) {
+    h->nb_snapshots = qcow2_ld32(h->hdr + QCOW2_HDR_NB_SNAPSHOTS);
+    s->snapshots_offset = qcow2_ld64(h->hdr + QCOW2_HDR_SNAPSHOTS_OFFSET);
+    if (h->nb_snapshots > QCOW_MAX_SNAPSHOTS) {
         error_setg(errp, "Too many snapshots");
         return -EINVAL;
     }
-    if (!validate_table_offset(s, s->snapshots_offset, nb_snapshots,
+    if (!validate_table_offset(s, s->snapshots_offset, h->nb_snapshots,
                                QCOW2_SNAPSHOT_HEADER_SIZE)) {
         error_setg(errp, "Snapshot table offset invalid");
         return -EINVAL;
     }
+    return 0;
+}
+
+/* Step 5: the active L1 table, checked against the virtual size */
+static int coroutine_fn qcow2_co_read_l1_table(BlockDriverState *bs,
+                                               Qcow2OpenHeader *h,
+                                               Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint32_t l1_size = qcow2_ld32(h->hdr + QCOW2_HDR_L1_SIZE);
+    uint64_t l1_vm_state_index;
+    uint32_t i;
+    int ret;
 
     s->l1_size = 0;
-    {
-        uint32_t l1_size = qcow2_ld32(hdr + QCOW2_HDR_L1_SIZE);
-
-        if (l1_size > QCOW_MAX_L1_SIZE / sizeof(uint64_t)) {
-            error_setg(errp, "Active L1 table too large");
-            return -EFBIG;
-        }
-        l1_vm_state_index = size_to_l1(s, s->size);
-        if (s->size > (1ULL << 62) || l1_vm_state_index > INT_MAX) {
-            error_setg(errp, "Image is too big");
-            return -EFBIG;
-        }
-        s->l1_vm_state_index = l1_vm_state_index;
-        if (l1_size < l1_vm_state_index) {
-            error_setg(errp, "L1 table is too small");
-            return -EINVAL;
-        }
-        s->l1_table_offset = qcow2_ld64(hdr + QCOW2_HDR_L1_OFFSET);
-        if (!validate_table_offset(s, s->l1_table_offset, l1_size,
-                                   sizeof(uint64_t))) {
-            error_setg(errp, "Active L1 table offset invalid");
-            return -EINVAL;
-        }
-        s->l1_table = g_try_new0(uint64_t, MAX(l1_size, 1));
-        if (!s->l1_table) {
-            error_setg(errp, "Could not allocate L1 table");
-            return -ENOMEM;
-        }
-        if (l1_size > 0) {
-            ret = bdrv_co_pread(bs->file, s->l1_table_offset,
-                                (int64_t)l1_size * sizeof(uint64_t),
-                                s->l1_table, 0);
-            if (ret < 0) {
-                error_setg_errno(errp, -ret, "Could not read L1 table");
-                return ret;
-            }
-            for (i = 0; i < (int)l1_size; i++) {
-                s->l1_table[i] = GUINT64_FROM_BE(s->l1_table[i]);
-            }
-        }
-        s->l1_size = l1_size;
+    if (l1_size > QCOW_MAX_L1_SIZE / sizeof(uint64_t)) {
+        error_setg(errp, "Active L1 table too large");
+        return -EFBIG;
     }
+    l1_vm_state_index = size_to_l1(s, s->size);
+    if (s->size > (1ULL << 62) || l1_vm_state_index > INT_MAX) {
+        error_setg(errp, "Image is too big");
+        return -EFBIG;
+    }
+    s->l1_vm_state_index = l1_vm_state_index;
+    if (l1_size < l1_vm_state_index) {
+        error_setg(errp, "L1 table is too small");
+        return -EINVAL;
+    }
+    s->l1_table_offset = qcow2_ld64(h->hdr + QCOW2_HDR_L1_OFFSET);
+    if (!validate_table_offset(s, s->l1_table_offset, l1_size,
+                               sizeof(uint64_t))) {
+        error_setg(errp, "Active L1 table offset invalid");
+        return -EINVAL;
+    }
+    s->l1_table = g_try_new0(uint64_t, MAX(l1_size, 1));
+    if (!s->l1_table) {
+        error_setg(errp, "Could not allocate L1 table");
+        return -ENOMEM;
+    }
+    if (l1_size > 0) {
+        ret = bdrv_co_pread(bs->file, s->l1_table_offset,
+                            (int64_t)l1_size * sizeof(uint64_t),
+                            s->l1_table, 0);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not read L1 table");
+            return ret;
+        }
+        for (i = 0; i < l1_size; i++) {
+            s->l1_table[i] = GUINT64_FROM_BE(s->l1_table[i]);
+        }
+    }
+    s->l1_size = l1_size;
+    return 0;
+}
+
+/* Step 6: runtime options, and the caches they size */
+static int qcow2_open_options(BlockDriverState *bs, QDict *options,
+                              int flags, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Options o;
 
     if (!qcow2_read_options(bs, options, flags, &o, errp)) {
         return -EINVAL;
@@ -1086,21 +1148,22 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
                              &s->refcount_block_cache, errp)) {
         return -ENOMEM;
     }
+    return 0;
+}
 
-    ret = qcow2_refcount_init(bs, errp);
-    if (ret < 0) {
-        return ret;
-    }
-
-    ret = qcow2_read_extensions(bs, hdr, s->header_length, ext_end,
-                                &have_crypto_header, errp);
-    if (ret < 0) {
-        return ret;
-    }
+/*
+ * Step 8: encryption (we open encrypted images for their metadata only)
+ * and the backing file name
+ */
+static int qcow2_open_crypto_and_backing(BlockDriverState *bs,
+                                         Qcow2OpenHeader *h, int flags,
+                                         Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
 
     if (s->crypt_method_header) {
         if (s->crypt_method_header == QCOW_CRYPT_LUKS &&
-            !have_crypto_header) {
+            !h->have_crypto_header) {
             error_setg(errp, "Missing CRYPTO header for crypt method %d",
                        s->crypt_method_header);
             return -EINVAL;
@@ -1113,36 +1176,35 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
         bs->encrypted = true;
     }
 
-    if (backing_offset) {
-        uint32_t max = MIN(1023, s->cluster_size - backing_offset);
+    if (h->backing_offset) {
+        uint32_t max = MIN(1023, s->cluster_size - h->backing_offset);
 
-        if (backing_size > max) {
+        if (h->backing_size > max) {
             error_setg(errp, "Backing file name too long");
             return -EINVAL;
         }
-        s->image_backing_file = g_strndup((char *)hdr + backing_offset,
-                                          backing_size);
+        s->image_backing_file = g_strndup((char *)h->hdr + h->backing_offset,
+                                          h->backing_size);
         pstrcpy(bs->backing_file, sizeof(bs->backing_file),
                 s->image_backing_file);
         pstrcpy(bs->auto_backing_file, sizeof(bs->auto_backing_file),
                 s->image_backing_file);
     }
+    return 0;
+}
 
-    if (nb_snapshots) {
-        ret = qcow2_read_snapshots(bs, nb_snapshots, errp);
-        if (ret < 0) {
-            return ret;
-        }
-    }
+/*
+ * Step 10: we maintain none of the autoclear features (bitmaps, raw
+ * external data): clear their bits before anything is written, as the
+ * format requires of such writers.  A read-only open keeps them, and
+ * reads the bitmap list for qemu-img info.
+ */
+static int coroutine_fn qcow2_co_open_autoclear(BlockDriverState *bs,
+                                                int flags, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
 
-    s->free_cluster_index = 0;
-    s->free_byte_offset = 0;
-
-    /*
-     * We maintain none of the autoclear features (bitmaps, raw external
-     * data): clear their bits before anything is written, as the format
-     * requires of such writers.
-     */
     if ((flags & BDRV_O_RDWR) && s->autoclear_features) {
         uint8_t buf[8] = { 0 };
 
@@ -1160,27 +1222,111 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
             return ret;
         }
     }
+    return 0;
+}
 
-    /* Repair an image left dirty by a crash with lazy refcounts */
-    if (!(flags & BDRV_O_CHECK) && (flags & BDRV_O_RDWR) &&
-        (s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
-        BdrvCheckResult result = { 0 };
+/* Step 11: repair an image left dirty by a crash with lazy refcounts */
+static int coroutine_fn qcow2_co_repair_dirty(BlockDriverState *bs,
+                                              int flags, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    BdrvCheckResult result = { 0 };
+    int ret;
 
-        qemu_co_mutex_lock(&s->lock);
-        ret = qcow2_check_refcounts(bs, &result,
-                                    BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
-        if (ret >= 0 && !result.corruptions && !result.check_errors) {
-            ret = qcow2_mark_clean(bs);
-        } else if (ret >= 0) {
-            ret = -EIO;
-        }
-        qemu_co_mutex_unlock(&s->lock);
+    if ((flags & BDRV_O_CHECK) || !(flags & BDRV_O_RDWR) ||
+        !(s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
+        return 0;
+    }
+    qemu_co_mutex_lock(&s->lock);
+    ret = qcow2_check_refcounts(bs, &result,
+                                BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
+    if (ret >= 0 && !result.corruptions && !result.check_errors) {
+        ret = qcow2_mark_clean(bs);
+    } else if (ret >= 0) {
+        ret = -EIO;
+    }
+    qemu_co_mutex_unlock(&s->lock);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not repair dirty image");
+        return ret;
+    }
+    return 0;
+}
+
+/*
+ * Open: the steps in order; each fails with errp set, and qcow2_open()
+ * frees whatever the steps before built.
+ */
+static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
+                                         QDict *options, int flags,
+                                         Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2OpenHeader h = { 0 };
+    g_autofree uint8_t *hdr = NULL;
+    int ret;
+
+    qemu_co_mutex_init(&s->lock);
+    QLIST_INIT(&s->inflight_allocs);
+    QLIST_INIT(&s->unknown_header_ext);
+
+    ret = qcow2_co_read_fixed_header(bs, &h, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_co_read_header_cluster(bs, &h, errp);
+    hdr = h.hdr;
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_check_features(bs, &h, flags, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_read_geometry(bs, &h, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_co_read_l1_table(bs, &h, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_open_options(bs, options, flags, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    /* Step 7: refcount table and header extensions */
+    ret = qcow2_refcount_init(bs, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_read_extensions(bs, h.hdr, s->header_length, h.ext_end,
+                                &h.have_crypto_header, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    ret = qcow2_open_crypto_and_backing(bs, &h, flags, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    /* Step 9: snapshots */
+    if (h.nb_snapshots) {
+        ret = qcow2_read_snapshots(bs, h.nb_snapshots, errp);
         if (ret < 0) {
-            error_setg_errno(errp, -ret, "Could not repair dirty image");
             return ret;
         }
     }
-    return 0;
+    s->free_cluster_index = 0;
+    s->free_byte_offset = 0;
+
+    ret = qcow2_co_open_autoclear(bs, flags, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_co_repair_dirty(bs, flags, errp);
 }
 
 /*
