@@ -1504,6 +1504,7 @@ typedef struct Qcow2ReopenState {
 
 typedef struct Qcow2FlushCachesCo {
     BlockDriverState *bs;
+    const char *failed;     /* the cache that could not be flushed */
     int ret;
 } Qcow2FlushCachesCo;
 
@@ -1515,15 +1516,24 @@ static void coroutine_fn qcow2_flush_caches_entry(void *opaque)
 
     qemu_co_mutex_lock(&s->lock);
     ret = qcow2_cache_flush(fc->bs, s->l2_table_cache);
-    if (ret >= 0) {
+    if (ret < 0) {
+        fc->failed = "L2 table";
+    } else {
         ret = qcow2_cache_flush(fc->bs, s->refcount_block_cache);
+        if (ret < 0) {
+            fc->failed = "refcount block";
+        }
     }
     qemu_co_mutex_unlock(&s->lock);
     fc->ret = ret;
 }
 
-static bool qcow2_reopen_caches(BlockDriverState *bs, Qcow2ReopenState *r,
-                                Error **errp)
+/*
+ * New caches if the sizes change (r->l2_table_cache stays NULL if not).
+ * The old ones are flushed first, so commit can drop them.
+ */
+static int qcow2_reopen_caches(BlockDriverState *bs, Qcow2ReopenState *r,
+                               Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2FlushCachesCo fc = { .bs = bs };
@@ -1531,18 +1541,21 @@ static bool qcow2_reopen_caches(BlockDriverState *bs, Qcow2ReopenState *r,
     if (r->opts.l2_cache_tables == qcow2_cache_num_tables(s->l2_table_cache)
         && r->opts.refcount_cache_tables ==
            qcow2_cache_num_tables(s->refcount_block_cache)) {
-        return true;
+        return 0;
     }
     if (!bdrv_is_read_only(bs) && !s->corrupt_stop) {
         qcow2_run_co(qcow2_flush_caches_entry, &fc, &fc.ret);
         if (fc.ret < 0) {
-            error_setg_errno(errp, -fc.ret, "Failed to flush the metadata "
-                             "caches");
-            return false;
+            error_setg_errno(errp, -fc.ret, "Failed to flush the %s cache",
+                             fc.failed);
+            return fc.ret;
         }
     }
-    return qcow2_create_caches(bs, &r->opts, &r->l2_table_cache,
-                               &r->refcount_block_cache, errp);
+    if (!qcow2_create_caches(bs, &r->opts, &r->l2_table_cache,
+                             &r->refcount_block_cache, errp)) {
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 static void qcow2_reopen_free(Qcow2ReopenState *r)
@@ -1559,13 +1572,15 @@ static int qcow2_reopen_prepare(BDRVReopenState *state, Error **errp)
     BlockDriverState *bs = state->bs;
     BDRVQcow2State *s = bs->opaque;
     g_autofree Qcow2ReopenState *r = g_new0(Qcow2ReopenState, 1);
+    int ret;
 
     if (!qcow2_read_options(bs, state->options, state->flags, &r->opts,
                             errp)) {
         return -EINVAL;
     }
-    if (!qcow2_reopen_caches(bs, r, errp)) {
-        return -ENOMEM;
+    ret = qcow2_reopen_caches(bs, r, errp);
+    if (ret < 0) {
+        return ret;
     }
 
     if (!bdrv_is_read_only(bs) &&
