@@ -867,6 +867,20 @@ static void bdrv_report_unused_options(BlockDriverState *bs, QDict *options,
     }
 }
 
+/* Undo bdrv_open_driver(): close the driver and drop its children */
+static void bdrv_drop_driver(BlockDriverState *bs, bool close)
+{
+    if (close && bs->drv->bdrv_close) {
+        bs->drv->bdrv_close(bs);
+    }
+    while (!QLIST_EMPTY(&bs->children)) {
+        bdrv_unref_child(bs, QLIST_FIRST(&bs->children));
+    }
+    g_free(bs->opaque);
+    bs->opaque = NULL;
+    bs->drv = NULL;
+}
+
 /*
  * Open @drv on @bs with @options (flat strings).  On success @bs->options
  * records what the node was opened with.
@@ -883,7 +897,8 @@ static int bdrv_open_driver(BlockDriverState *bs, BlockDriver *drv,
 
     ret = drv->bdrv_open ? drv->bdrv_open(bs, options, flags, errp) : 0;
     if (ret < 0) {
-        goto fail;
+        bdrv_drop_driver(bs, false);
+        return ret;
     }
     bs->supported_write_flags |= drv->supported_write_flags;
     bs->supported_zero_flags |= drv->supported_zero_flags;
@@ -912,23 +927,217 @@ static int bdrv_open_driver(BlockDriverState *bs, BlockDriver *drv,
     return 0;
 
 fail_close:
-    if (drv->bdrv_close) {
-        drv->bdrv_close(bs);
-    }
-fail:
-    while (!QLIST_EMPTY(&bs->children)) {
-        bdrv_unref_child(bs, QLIST_FIRST(&bs->children));
-    }
-    g_free(bs->opaque);
-    bs->opaque = NULL;
-    bs->drv = NULL;
+    bdrv_drop_driver(bs, true);
     return ret;
+}
+
+/* bdrv_open_inherit() step: a reference to an existing node */
+static BlockDriverState *bdrv_open_reference(const char *filename,
+                                             const char *reference,
+                                             QDict *options, Error **errp)
+{
+    BlockDriverState *bs;
+
+    if (filename || qdict_size(options)) {
+        error_setg(errp, "Cannot reference an existing block device with "
+                   "additional options or a new filename");
+        qobject_unref(options);
+        return NULL;
+    }
+    qobject_unref(options);
+    bs = bdrv_find_node(reference);
+    if (!bs) {
+        error_setg(errp, "Cannot find device=\'\' nor node-name=\'%s\'",
+                   reference);
+        return NULL;
+    }
+    bdrv_ref(bs);
+    return bs;
+}
+
+/*
+ * bdrv_open_inherit() step: turn a json: filename into options, and
+ * remember the filename the user gave (for messages).
+ */
+static bool bdrv_open_merge_filename(const char **filename, QDict *options,
+                                     char **user_filename, Error **errp)
+{
+    if (*filename && g_str_has_prefix(*filename, "json:")) {
+        if (!bdrv_merge_json_filename(*filename, options, errp)) {
+            return false;
+        }
+        *filename = NULL;
+    }
+    if (*filename && qdict_haskey(options, "filename")) {
+        error_setg(errp, "Cannot specify both filename and options filename");
+        return false;
+    }
+    *user_filename = g_strdup(*filename ? *filename :
+                              qdict_get_try_str(options, "filename"));
+    return true;
+}
+
+/*
+ * bdrv_open_inherit() step: the driver named by "driver", or for a
+ * protocol node the one its filename's prefix picks; *drv stays NULL when
+ * a format is to be probed.  A protocol driver's filename becomes
+ * options (*filename is then NULL).
+ */
+static bool bdrv_open_find_driver(const char **filename, QDict *options,
+                                  bool protocol, BlockDriver **drv,
+                                  Error **errp)
+{
+    const char *drvname = qdict_get_try_str(options, "driver");
+
+    if (drvname) {
+        *drv = bdrv_find_format(drvname);
+        if (!*drv) {
+            error_setg(errp, "Unknown driver '%s'", drvname);
+            return false;
+        }
+    } else if (protocol) {
+        const char *fname = *filename ? *filename
+                                      : qdict_get_try_str(options, "filename");
+        if (!fname) {
+            error_setg(errp, "Must specify either driver or filename");
+            return false;
+        }
+        *drv = bdrv_find_protocol(fname, true, errp);
+        if (!*drv) {
+            return false;
+        }
+    }
+
+    /* Turn the filename into options for protocol drivers */
+    if (*filename && (protocol || (*drv && (*drv)->protocol_name))) {
+        if (!*drv) {
+            *drv = bdrv_find_protocol(*filename, true, errp);
+            if (!*drv) {
+                return false;
+            }
+        }
+        if ((*drv)->bdrv_parse_filename) {
+            Error *local_err = NULL;
+
+            (*drv)->bdrv_parse_filename(*filename, options, &local_err);
+            if (local_err) {
+                error_propagate(errp, local_err);
+                return false;
+            }
+        } else {
+            qdict_put_str(options, "filename", *filename);
+        }
+        *filename = NULL;
+    }
+    return true;
+}
+
+/*
+ * bdrv_open_inherit() step: open the protocol node under a format node
+ * (from @filename, a "file" reference or "file.*" options), if any is
+ * given.  *file_bs stays NULL otherwise.
+ */
+static bool bdrv_open_protocol_child(const char *filename, QDict *options,
+                                     int flags, BlockDriverState **file_bs,
+                                     Error **errp)
+{
+    QDict *file_options = NULL;
+    const char *file_ref;
+
+    qdict_extract_subqdict(options, &file_options, "file.");
+    file_ref = qdict_get_try_str(options, "file");
+    if (!filename && !file_ref && !qdict_size(file_options)) {
+        qobject_unref(file_options);
+        return true;
+    }
+    *file_bs = bdrv_open_inherit(filename, file_ref, file_options,
+                                 bdrv_child_flags(flags, BDRV_O_PROTOCOL),
+                                 errp);
+    qdict_del(options, "file");
+    return *file_bs != NULL;
+}
+
+/*
+ * bdrv_open_inherit() step: guess the format of @file_bs from its first
+ * bytes, read through a temporary child edge of @bs.
+ */
+static BlockDriver *bdrv_open_probe_format(BlockDriverState *bs,
+                                           BlockDriverState *file_bs,
+                                           const char *user_filename,
+                                           int flags, bool warn_probe,
+                                           Error **errp)
+{
+    uint8_t buf[BLOCK_PROBE_BUF_SIZE];
+    BdrvChild *probe_child;
+    BlockDriver *drv;
+    int64_t len;
+    int n, ret;
+
+    if (!file_bs) {
+        error_setg(errp, "Must specify either driver or file");
+        return NULL;
+    }
+    probe_child = bdrv_attach_child(bs, file_bs, "probe", BDRV_CHILD_DATA,
+                                    errp);
+    len = bdrv_getlength(file_bs);
+    n = len < 0 ? 0 : MIN(len, (int64_t)sizeof(buf));
+    memset(buf, 0, sizeof(buf));
+    ret = n ? bdrv_pread(probe_child, 0, n, buf, 0) : 0;
+    bdrv_unref_child(bs, probe_child);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read image for "
+                         "determining its format");
+        return NULL;
+    }
+    drv = bdrv_probe_all(buf, n, user_filename);
+    if (!drv) {
+        error_setg(errp, "Could not determine image format: No "
+                   "compatible driver found");
+        return NULL;
+    }
+    /* Writes to block 0 of a guessed raw image are restricted */
+    if (!strcmp(drv->format_name, "raw") && warn_probe &&
+        (flags & BDRV_O_RDWR)) {
+        bdrv_warn_probed_raw(file_bs->filename[0] ? file_bs->filename
+                             : user_filename);
+    }
+    return drv;
+}
+
+/*
+ * bdrv_open_inherit() step: remember the options @bs was opened with,
+ * with child references replaced by the children's own options.
+ */
+static void bdrv_record_options(BlockDriverState *bs, QDict *opened_options)
+{
+    BdrvChild *child;
+
+    qdict_del(opened_options, "file");
+    bs->options = opened_options;
+    QLIST_FOREACH(child, &bs->children, next) {
+        const QDictEntry *e;
+        g_autofree char *prefix = g_strdup_printf("%s.", child->name);
+
+        qdict_del(bs->options, child->name);
+        if (!child->bs->options) {
+            continue;
+        }
+        for (e = qdict_first(child->bs->options); e;
+             e = qdict_next(child->bs->options, e)) {
+            g_autofree char *key = g_strconcat(prefix, qdict_entry_key(e),
+                                               NULL);
+            if (!qdict_haskey(bs->options, key)) {
+                qdict_put_obj(bs->options, key,
+                              qobject_ref(qdict_entry_value(e)));
+            }
+        }
+    }
 }
 
 /*
  * The core of bdrv_open(), for the user's image and for children alike.
  * Guessing raw prints QEMU's warning unless the parent asked for silence
- * with BDRV_O_NO_PROBE_WARNING (blkverify's test child).
+ * with BDRV_O_NO_PROBE_WARNING (blkverify's test child).  Takes @options.
  */
 static BlockDriverState *bdrv_open_inherit(const char *filename,
                                            const char *reference,
@@ -941,7 +1150,6 @@ static BlockDriverState *bdrv_open_inherit(const char *filename,
     g_autofree char *node_name = NULL;
     g_autofree char *user_filename = NULL;
     g_autoptr(QDict) opened_options = NULL;
-    const char *drvname;
     bool probed = false;
     bool protocol = flags & BDRV_O_PROTOCOL;
     bool warn_probe = !(flags & BDRV_O_NO_PROBE_WARNING);
@@ -953,75 +1161,11 @@ static BlockDriverState *bdrv_open_inherit(const char *filename,
     }
 
     if (reference) {
-        if (filename || qdict_size(options)) {
-            error_setg(errp, "Cannot reference an existing block device with "
-                       "additional options or a new filename");
-            goto fail_options;
-        }
-        bs = bdrv_find_node(reference);
-        if (!bs) {
-            error_setg(errp, "Cannot find device=\'\' nor node-name=\'%s\'",
-                       reference);
-            goto fail_options;
-        }
-        bdrv_ref(bs);
-        qobject_unref(options);
-        return bs;
+        return bdrv_open_reference(filename, reference, options, errp);
     }
-
-    if (filename && g_str_has_prefix(filename, "json:")) {
-        if (!bdrv_merge_json_filename(filename, options, errp)) {
-            goto fail_options;
-        }
-        filename = NULL;
-    }
-    if (filename && qdict_haskey(options, "filename")) {
-        error_setg(errp, "Cannot specify both filename and options filename");
+    if (!bdrv_open_merge_filename(&filename, options, &user_filename, errp) ||
+        !bdrv_open_find_driver(&filename, options, protocol, &drv, errp)) {
         goto fail_options;
-    }
-    user_filename = g_strdup(filename ? filename :
-                             qdict_get_try_str(options, "filename"));
-
-    drvname = qdict_get_try_str(options, "driver");
-    if (drvname) {
-        drv = bdrv_find_format(drvname);
-        if (!drv) {
-            error_setg(errp, "Unknown driver '%s'", drvname);
-            goto fail_options;
-        }
-    } else if (protocol) {
-        const char *fname = filename ? filename
-                                     : qdict_get_try_str(options, "filename");
-        if (!fname) {
-            error_setg(errp, "Must specify either driver or filename");
-            goto fail_options;
-        }
-        drv = bdrv_find_protocol(fname, true, errp);
-        if (!drv) {
-            goto fail_options;
-        }
-    }
-
-    /* Turn the filename into options for protocol drivers */
-    if (filename && (protocol || (drv && drv->protocol_name))) {
-        if (!drv) {
-            drv = bdrv_find_protocol(filename, true, errp);
-            if (!drv) {
-                goto fail_options;
-            }
-        }
-        if (drv->bdrv_parse_filename) {
-            Error *local_err = NULL;
-
-            drv->bdrv_parse_filename(filename, options, &local_err);
-            if (local_err) {
-                error_propagate(errp, local_err);
-                goto fail_options;
-            }
-        } else {
-            qdict_put_str(options, "filename", filename);
-        }
-        filename = NULL;
     }
 
     bs = bdrv_new();
@@ -1036,71 +1180,24 @@ static BlockDriverState *bdrv_open_inherit(const char *filename,
 
     /*
      * A format (or an unknown format to probe) sits on a protocol node:
-     * open it first, then probe its first bytes if needed.
+     * open it first, then probe its first bytes if needed.  A filter
+     * given no file opens its own named children.
      */
-    if (!drv || !drv->protocol_name) {
-        QDict *file_options = NULL;
-        const char *file_ref;
-
-        if (drv && !drv->bdrv_probe && drv->is_filter &&
-            !qdict_haskey(options, "file") &&
-            !qdict_count_prefixed_entries(options, "file.") && !filename) {
-            /* A filter that opens its own named children */
-            goto open_driver;
+    if ((!drv || !drv->protocol_name) &&
+        !(drv && !drv->bdrv_probe && drv->is_filter &&
+          !qdict_haskey(options, "file") &&
+          !qdict_count_prefixed_entries(options, "file.") && !filename)) {
+        if (!bdrv_open_protocol_child(filename, options, flags, &file_bs,
+                                      errp)) {
+            goto fail;
         }
-        qdict_extract_subqdict(options, &file_options, "file.");
-        file_ref = qdict_get_try_str(options, "file");
-        if (filename || file_ref || qdict_size(file_options)) {
-            file_bs = bdrv_open_inherit(filename, file_ref, file_options,
-                                        bdrv_child_flags(flags,
-                                                         BDRV_O_PROTOCOL),
-                                        errp);
-            qdict_del(options, "file");
-            if (!file_bs) {
-                goto fail;
-            }
-            file_options = NULL;
-        } else {
-            qobject_unref(file_options);
-            file_options = NULL;
-        }
-
         if (!drv) {
-            uint8_t buf[BLOCK_PROBE_BUF_SIZE];
-            BdrvChild *probe_child;
-            int64_t len;
-            int n;
-
-            if (!file_bs) {
-                error_setg(errp, "Must specify either driver or file");
-                goto fail;
-            }
-            /* Read through a temporary child edge of the new node */
-            probe_child = bdrv_attach_child(bs, file_bs, "probe",
-                                            BDRV_CHILD_DATA, errp);
-            len = bdrv_getlength(file_bs);
-            n = len < 0 ? 0 : MIN(len, (int64_t)sizeof(buf));
-            memset(buf, 0, sizeof(buf));
-            ret = n ? bdrv_pread(probe_child, 0, n, buf, 0) : 0;
-            bdrv_unref_child(bs, probe_child);
-            if (ret < 0) {
-                error_setg_errno(errp, -ret, "Could not read image for "
-                                 "determining its format");
-                goto fail;
-            }
-            drv = bdrv_probe_all(buf, n, user_filename);
+            drv = bdrv_open_probe_format(bs, file_bs, user_filename,
+                                         flags, warn_probe, errp);
             if (!drv) {
-                error_setg(errp, "Could not determine image format: No "
-                           "compatible driver found");
                 goto fail;
             }
             probed = true;
-            /* Writes to block 0 of a guessed raw image are restricted */
-            if (!strcmp(drv->format_name, "raw") && warn_probe &&
-                (flags & BDRV_O_RDWR)) {
-                bdrv_warn_probed_raw(file_bs->filename[0] ? file_bs->filename
-                                     : user_filename);
-            }
         }
         if (file_bs) {
             /* The driver attaches it as its "file" child by reference */
@@ -1108,7 +1205,6 @@ static BlockDriverState *bdrv_open_inherit(const char *filename,
         }
     }
 
-open_driver:
     opened_options = qdict_clone_shallow(options);
     qdict_put_str(opened_options, "driver", drv->format_name);
     bs->probed = probed;
@@ -1122,34 +1218,11 @@ open_driver:
     }
     if (qdict_size(options)) {
         bdrv_report_unused_options(bs, options, errp);
-        goto fail_close;
+        bdrv_drop_driver(bs, true);
+        goto fail;
     }
 
-    /* Remember the options, with child references replaced by contents */
-    qdict_del(opened_options, "file");
-    bs->options = g_steal_pointer(&opened_options);
-    {
-        BdrvChild *child;
-
-        QLIST_FOREACH(child, &bs->children, next) {
-            const QDictEntry *e;
-            g_autofree char *prefix = g_strdup_printf("%s.", child->name);
-
-            qdict_del(bs->options, child->name);
-            if (!child->bs->options) {
-                continue;
-            }
-            for (e = qdict_first(child->bs->options); e;
-                 e = qdict_next(child->bs->options, e)) {
-                g_autofree char *key = g_strconcat(prefix,
-                                                   qdict_entry_key(e), NULL);
-                if (!qdict_haskey(bs->options, key)) {
-                    qdict_put_obj(bs->options, key,
-                                  qobject_ref(qdict_entry_value(e)));
-                }
-            }
-        }
-    }
+    bdrv_record_options(bs, g_steal_pointer(&opened_options));
     bdrv_refresh_filename(bs);
     if (!bs->filename[0] && user_filename) {
         pstrcpy(bs->filename, sizeof(bs->filename), user_filename);
@@ -1161,18 +1234,6 @@ open_driver:
     qobject_unref(options);
     return bs;
 
-fail_close:
-    if (bs->drv) {
-        if (bs->drv->bdrv_close) {
-            bs->drv->bdrv_close(bs);
-        }
-        while (!QLIST_EMPTY(&bs->children)) {
-            bdrv_unref_child(bs, QLIST_FIRST(&bs->children));
-        }
-        g_free(bs->opaque);
-        bs->opaque = NULL;
-        bs->drv = NULL;
-    }
 fail:
     if (file_bs) {
         bdrv_unref(file_bs);
@@ -1313,15 +1374,58 @@ void bdrv_close_all(void)
     bdrv_drain_all();
 }
 
-/* Reopen */
+/*
+ * Reopen
+ *
+ * A reopen is a transaction over a queue of nodes: the node asked for,
+ * then (depth first) every child whose flags change with its parent's or
+ * that is given options of its own ("CHILD.KEY" in the parent's options;
+ * backing children are left alone).  Every node in the queue is
+ * prepared, parents before children.  If one prepare fails, the nodes
+ * already prepared are aborted, last first, and no node has changed.
+ * Only when all are prepared is each committed, children first, so a
+ * parent's commit and its new limits see the children as they now are.
+ */
 
-int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp)
-{
-    ERRP_GUARD();
-    BlockDriver *drv = bs->drv;
+typedef struct BdrvReopenEntry {
     BDRVReopenState state;
+    bool prepared;
+} BdrvReopenEntry;
+
+static void bdrv_reopen_entry_free(gpointer p)
+{
+    BdrvReopenEntry *e = p;
+
+    qobject_unref(e->state.options);
+    g_free(e);
+}
+
+static bool bdrv_reopen_queued(GPtrArray *queue, BlockDriverState *bs)
+{
+    guint i;
+
+    for (i = 0; i < queue->len; i++) {
+        BdrvReopenEntry *e = g_ptr_array_index(queue, i);
+
+        if (e->state.bs == bs) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Check the options the core handles for @bs and queue it, then its
+ * children.  Takes @opts (NULL: none).  A node reached twice is queued
+ * once, as first reached.
+ */
+static int bdrv_reopen_queue_add(GPtrArray *queue, BlockDriverState *bs,
+                                 QDict *opts, int flags, Error **errp)
+{
+    BlockDriver *drv = bs->drv;
     g_autofree char *node_name = NULL;
-    int ret;
+    BdrvReopenEntry *e;
+    BdrvChild *child;
 
     if (!opts) {
         opts = qdict_new();
@@ -1346,80 +1450,136 @@ int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp)
         qobject_unref(opts);
         return -EINVAL;
     }
-
-    bdrv_drain_all();
-    if (!(flags & BDRV_O_RDWR) && !bs->read_only) {
-        ret = bdrv_flush(bs);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Error flushing drive");
-            qobject_unref(opts);
-            return ret;
-        }
+    if (bdrv_reopen_queued(queue, bs)) {
+        qobject_unref(opts);
+        return 0;
     }
 
-    state = (BDRVReopenState) {
+    e = g_new0(BdrvReopenEntry, 1);
+    e->state = (BDRVReopenState) {
         .bs = bs,
         .flags = flags,
         .read_only = !(flags & BDRV_O_RDWR),
         .options = opts,
     };
-    if (drv->bdrv_reopen_prepare) {
-        ret = drv->bdrv_reopen_prepare(&state, errp);
+    g_ptr_array_add(queue, e);
+
+    /* Children follow the parent's read-only and cache state */
+    QLIST_FOREACH(child, &bs->children, next) {
+        g_autofree char *prefix = NULL;
+        QDict *child_opts;
+        int child_flags;
+        int ret;
+
+        if (child->role & BDRV_CHILD_COW) {
+            continue;
+        }
+        prefix = g_strdup_printf("%s.", child->name);
+        qdict_extract_subqdict(opts, &child_opts, prefix);
+        child_flags = (child->bs->open_flags & ~(BDRV_O_RDWR |
+                                                 BDRV_O_CACHE_MASK)) |
+                      (flags & (BDRV_O_RDWR | BDRV_O_CACHE_MASK));
+        if (child_flags == child->bs->open_flags && !qdict_size(child_opts)) {
+            qobject_unref(child_opts);
+            continue;
+        }
+        ret = bdrv_reopen_queue_add(queue, child->bs, child_opts, child_flags,
+                                    errp);
         if (ret < 0) {
-            qobject_unref(opts);
             return ret;
         }
-    } else if (qdict_size(opts)) {
+    }
+    return 0;
+}
+
+/* Prepare one node; on failure it is left as it was */
+static int bdrv_reopen_prepare(BdrvReopenEntry *e, Error **errp)
+{
+    BDRVReopenState *state = &e->state;
+    BlockDriverState *bs = state->bs;
+    BlockDriver *drv = bs->drv;
+    int ret;
+
+    if (state->read_only && !bs->read_only) {
+        ret = bdrv_flush(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Error flushing drive");
+            return ret;
+        }
+    }
+    if (drv->bdrv_reopen_prepare) {
+        ret = drv->bdrv_reopen_prepare(state, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    } else if (qdict_size(state->options)) {
         error_setg(errp, "Block format '%s' used by node '%s' does not "
                    "support reopening files", drv->format_name,
                    bs->node_name);
-        qobject_unref(opts);
         return -ENOTSUP;
     }
-    if (qdict_size(opts)) {
-        const char *key = qdict_entry_key(qdict_first(opts));
+    if (qdict_size(state->options)) {
+        const char *key = qdict_entry_key(qdict_first(state->options));
 
         if (drv->bdrv_reopen_abort) {
-            drv->bdrv_reopen_abort(&state);
+            drv->bdrv_reopen_abort(state);
         }
         error_setg(errp, "Cannot change the option '%s'", key);
-        qobject_unref(opts);
         return -EINVAL;
     }
+    e->prepared = true;
+    return 0;
+}
 
-    /* Children follow the parent's read-only and cache state */
-    {
-        BdrvChild *child;
+static void bdrv_reopen_abort(BdrvReopenEntry *e)
+{
+    BlockDriver *drv = e->state.bs->drv;
 
-        QLIST_FOREACH(child, &bs->children, next) {
-            int child_flags;
+    if (e->prepared && drv->bdrv_reopen_abort) {
+        drv->bdrv_reopen_abort(&e->state);
+    }
+    e->prepared = false;
+}
 
-            if (child->role & BDRV_CHILD_COW) {
-                continue;
+static void bdrv_reopen_commit(BdrvReopenEntry *e)
+{
+    BlockDriverState *bs = e->state.bs;
+    BlockDriver *drv = bs->drv;
+
+    assert(e->prepared);
+    if (drv->bdrv_reopen_commit) {
+        drv->bdrv_reopen_commit(&e->state);
+    }
+    bs->open_flags = e->state.flags;
+    bs->read_only = e->state.read_only;
+    bdrv_refresh_limits(bs, NULL);
+}
+
+int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp)
+{
+    g_autoptr(GPtrArray) queue =
+        g_ptr_array_new_with_free_func(bdrv_reopen_entry_free);
+    guint i;
+    int ret;
+
+    ret = bdrv_reopen_queue_add(queue, bs, opts, flags, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    bdrv_drain_all();
+    for (i = 0; i < queue->len; i++) {
+        ret = bdrv_reopen_prepare(g_ptr_array_index(queue, i), errp);
+        if (ret < 0) {
+            while (i-- > 0) {
+                bdrv_reopen_abort(g_ptr_array_index(queue, i));
             }
-            child_flags = (child->bs->open_flags & ~(BDRV_O_RDWR |
-                                                     BDRV_O_CACHE_MASK)) |
-                          (flags & (BDRV_O_RDWR | BDRV_O_CACHE_MASK));
-            if (child_flags != child->bs->open_flags) {
-                ret = bdrv_reopen(child->bs, NULL, child_flags, errp);
-                if (ret < 0) {
-                    if (drv->bdrv_reopen_abort) {
-                        drv->bdrv_reopen_abort(&state);
-                    }
-                    qobject_unref(opts);
-                    return ret;
-                }
-            }
+            return ret;
         }
     }
-
-    if (drv->bdrv_reopen_commit) {
-        drv->bdrv_reopen_commit(&state);
+    for (i = queue->len; i-- > 0;) {
+        bdrv_reopen_commit(g_ptr_array_index(queue, i));
     }
-    bs->open_flags = flags;
-    bs->read_only = state.read_only;
-    bdrv_refresh_limits(bs, NULL);
-    qobject_unref(opts);
     return 0;
 }
 

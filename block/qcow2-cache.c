@@ -134,25 +134,36 @@ static int cache_table_index(Qcow2Cache *c, void *table)
     return idx;
 }
 
+/* Keeps the index (two slots per table) addressable by a 32-bit mask */
+#define QCOW2_CACHE_MAX_TABLES (1 << 28)
+
 Qcow2Cache *qcow2_cache_create(BlockDriverState *bs, int num_tables,
                                int table_size)
 {
     Qcow2Cache *c;
 
     assert(num_tables > 0);
+    if (num_tables > QCOW2_CACHE_MAX_TABLES) {
+        return NULL;
+    }
+    /*
+     * Sizes come from the user: allocate the tables first and fail cleanly
+     * rather than abort when a huge cache does not fit.
+     */
     c = g_new0(Qcow2Cache, 1);
     c->size = num_tables;
     c->table_size = table_size;
-    c->entries = g_new0(Qcow2CachedTable, num_tables);
-    c->offsets = g_new0(int64_t, num_tables);
     c->index_bits = 1;
     while ((1 << c->index_bits) < 2 * num_tables) {
         c->index_bits++;
     }
-    c->index = g_new0(Qcow2CacheIndexSlot, 1 << c->index_bits);
     c->table_array = qemu_try_blockalign(bs->file->bs,
                                          (size_t)num_tables * table_size);
-    if (!c->table_array) {
+    c->entries = g_try_new0(Qcow2CachedTable, num_tables);
+    c->offsets = g_try_new0(int64_t, num_tables);
+    c->index = g_try_new0(Qcow2CacheIndexSlot, (size_t)1 << c->index_bits);
+    if (!c->table_array || !c->entries || !c->offsets || !c->index) {
+        qemu_vfree(c->table_array);
         g_free(c->index);
         g_free(c->offsets);
         g_free(c->entries);
@@ -177,6 +188,11 @@ void qcow2_cache_destroy(Qcow2Cache *c)
     g_free(c->offsets);
     g_free(c->entries);
     g_free(c);
+}
+
+int qcow2_cache_num_tables(Qcow2Cache *c)
+{
+    return c->size;
 }
 
 void qcow2_cache_set_is_l2(Qcow2Cache *c, bool is_l2)

@@ -151,83 +151,7 @@ static int qcow2_probe(const uint8_t *buf, int buf_size, const char *filename)
     return 0;
 }
 
-/* Corruption and header flags */
-
-void qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
-                             int64_t offset, int64_t size,
-                             const char *fmt, ...)
-{
-    BDRVQcow2State *s = bs->opaque;
-    g_autofree char *message = NULL;
-    va_list ap;
-
-    fatal = fatal && !bdrv_is_read_only(bs);
-    if (s->signaled_corruption &&
-        (!fatal || (s->incompatible_features & QCOW2_INCOMPAT_CORRUPT))) {
-        return;
-    }
-
-    va_start(ap, fmt);
-    message = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-
-    if (fatal) {
-        error_printf("qcow2: Marking image as corrupt: %s; further "
-                     "corruption events will be suppressed\n", message);
-        /*
-         * Setting the bit needs I/O; from a coroutine we can do it now,
-         * elsewhere it is done by the next metadata write.
-         */
-        s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
-        s->corrupt_stop = true;
-        if (qemu_in_coroutine()) {
-            uint8_t buf[8];
-
-            qemu_coroutine_assert_context();
-            qcow2_st64(buf, s->incompatible_features);
-            bdrv_co_pwrite_sync(bs->file, QCOW2_HDR_INCOMPAT, 8, buf, 0);
-        }
-    } else {
-        error_printf("qcow2: Image is corrupt: %s; further non-fatal "
-                     "corruption events will be suppressed\n", message);
-    }
-    s->signaled_corruption = true;
-}
-
-int coroutine_fn qcow2_write_header_field(BlockDriverState *bs, int offset,
-                                          const void *buf, int len)
-{
-    return bdrv_co_pwrite_sync(bs->file, offset, len, buf, 0);
-}
-
-static int coroutine_fn write_incompat(BlockDriverState *bs, uint64_t value)
-{
-    uint8_t buf[8];
-
-    qcow2_st64(buf, value);
-    return qcow2_write_header_field(bs, QCOW2_HDR_INCOMPAT, buf, 8);
-}
-
-int coroutine_fn qcow2_mark_dirty(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-    int ret;
-
-    assert(s->qcow_version >= 3);
-    if (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) {
-        return 0;
-    }
-    ret = bdrv_co_flush(bs->file->bs);
-    if (ret < 0) {
-        return ret;
-    }
-    ret = write_incompat(bs, s->incompatible_features | QCOW2_INCOMPAT_DIRTY);
-    if (ret < 0) {
-        return ret;
-    }
-    s->incompatible_features |= QCOW2_INCOMPAT_DIRTY;
-    return 0;
-}
+/* Header flags that need the caches */
 
 /* Write all caches to the OS (L2 after the refcounts it depends on) */
 static int coroutine_fn qcow2_write_caches(BlockDriverState *bs)
@@ -257,20 +181,13 @@ static int coroutine_fn qcow2_mark_clean(BlockDriverState *bs)
     if (ret < 0) {
         return ret;
     }
-    ret = write_incompat(bs, s->incompatible_features & ~QCOW2_INCOMPAT_DIRTY);
+    ret = qcow2_write_incompat(bs, s->incompatible_features &
+                                   ~QCOW2_INCOMPAT_DIRTY);
     if (ret < 0) {
         return ret;
     }
     s->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
     return 0;
-}
-
-int coroutine_fn qcow2_mark_corrupt(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-
-    s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
-    return write_incompat(bs, s->incompatible_features);
 }
 
 static int coroutine_fn qcow2_mark_consistent(BlockDriverState *bs)
@@ -288,8 +205,8 @@ static int coroutine_fn qcow2_mark_consistent(BlockDriverState *bs)
     if (ret < 0) {
         return ret;
     }
-    ret = write_incompat(bs,
-                         s->incompatible_features & ~QCOW2_INCOMPAT_CORRUPT);
+    ret = qcow2_write_incompat(bs, s->incompatible_features &
+                                   ~QCOW2_INCOMPAT_CORRUPT);
     if (ret < 0) {
         return ret;
     }
@@ -665,9 +582,23 @@ static bool validate_table_offset(BDRVQcow2State *s, uint64_t offset,
     return !offset_into_cluster(s, offset);
 }
 
+/*
+ * Runtime options, read and validated once by qcow2_read_options() and
+ * applied by qcow2_apply_options(): open and reopen share both.  Reading
+ * looks at the image geometry (for cache defaults) but changes nothing.
+ */
+typedef struct Qcow2Options {
+    int l2_cache_tables;
+    int refcount_cache_tables;
+    bool use_lazy_refcounts;
+    bool discard_passthrough[QCOW2_DISCARD_MAX];
+    unsigned int cache_clean_interval;      /* seconds, 0: never */
+    int overlap_check;                      /* QCow2MetadataOverlap bits */
+} Qcow2Options;
+
 /* overlap-check: a template, then per-kind booleans that override it */
-static int qcow2_read_overlap_options(BDRVQcow2State *s, QemuOpts *opts,
-                                      Error **errp)
+static bool qcow2_read_overlap_options(QemuOpts *opts, int *overlap_check,
+                                       Error **errp)
 {
     static const struct {
         const char *name;
@@ -693,7 +624,7 @@ static int qcow2_read_overlap_options(BDRVQcow2State *s, QemuOpts *opts,
         error_setg(errp, "Conflicting values for qcow2 options '"
                    QCOW2_OPT_OVERLAP "' ('%s') and '"
                    QCOW2_OPT_OVERLAP_TEMPLATE "' ('%s')", tmpl, tmpl2);
-        return -EINVAL;
+        return false;
     }
     tmpl = tmpl ? tmpl : tmpl2 ? tmpl2 : "cached";
     for (i = 0; i < ARRAY_SIZE(templates); i++) {
@@ -705,7 +636,7 @@ static int qcow2_read_overlap_options(BDRVQcow2State *s, QemuOpts *opts,
         error_setg(errp, "Unsupported value '%s' for qcow2 option "
                    "'overlap-check'. Allowed are any of the following: "
                    "none, constant, cached, all", tmpl);
-        return -EINVAL;
+        return false;
     }
     for (i = 0; i < ARRAY_SIZE(kinds); i++) {
         g_autofree char *key = g_strdup_printf(QCOW2_OPT_OVERLAP ".%s",
@@ -717,116 +648,187 @@ static int qcow2_read_overlap_options(BDRVQcow2State *s, QemuOpts *opts,
             bits &= ~(1 << i);
         }
     }
-    s->overlap_check = bits;
-    return 0;
+    *overlap_check = bits;
+    return true;
 }
 
-static int qcow2_read_options(BlockDriverState *bs, QDict *options,
-                              int flags, uint64_t *l2_cache_size,
-                              uint64_t *refcount_cache_size, Error **errp)
+/*
+ * Cache sizes: cache-size is shared out between the two caches unless
+ * both are given; an L2 cache larger than the whole image needs is
+ * capped.  Sizes are in bytes, converted to whole tables (clusters).
+ */
+static bool qcow2_read_cache_sizes(BDRVQcow2State *s, QemuOpts *opts,
+                                   Qcow2Options *o, Error **errp)
 {
-    BDRVQcow2State *s = bs->opaque;
-    QemuOpts *opts;
-    uint64_t combined, max_l2;
+    uint64_t combined, l2, rc, max_l2, min_rc, entry_size;
     bool l2_set, rc_set, combined_set;
-    uint64_t interval;
-    int ret = 0;
-
-    opts = qemu_opts_create(&qcow2_runtime_opts, NULL, 0, &error_abort);
-    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
-        ret = -EINVAL;
-        goto out;
-    }
 
     combined_set = qemu_opt_find(opts, QCOW2_OPT_CACHE_SIZE);
     l2_set = qemu_opt_find(opts, QCOW2_OPT_L2_CACHE_SIZE);
     rc_set = qemu_opt_find(opts, QCOW2_OPT_REFCOUNT_CACHE_SIZE);
     combined = qemu_opt_get_size(opts, QCOW2_OPT_CACHE_SIZE, 0);
-    *l2_cache_size = qemu_opt_get_size(opts, QCOW2_OPT_L2_CACHE_SIZE, 0);
-    *refcount_cache_size = qemu_opt_get_size(opts,
-                                             QCOW2_OPT_REFCOUNT_CACHE_SIZE,
-                                             0);
-    /* Enough L2 cache for the whole image, up to a limit */
+    l2 = qemu_opt_get_size(opts, QCOW2_OPT_L2_CACHE_SIZE, 0);
+    rc = qemu_opt_get_size(opts, QCOW2_OPT_REFCOUNT_CACHE_SIZE, 0);
+    entry_size = qemu_opt_get_size(opts, QCOW2_OPT_L2_CACHE_ENTRY_SIZE,
+                                   s->cluster_size);
+    /* Enough L2 cache for the whole image */
     max_l2 = DIV_ROUND_UP(s->size, (uint64_t)s->cluster_size / 8);
     max_l2 = ROUND_UP(max_l2, s->cluster_size);
+    min_rc = MIN_REFCOUNT_CACHE_TABLES * (uint64_t)s->cluster_size;
 
     if (combined_set) {
         if (l2_set && rc_set) {
             error_setg(errp, QCOW2_OPT_CACHE_SIZE ", " QCOW2_OPT_L2_CACHE_SIZE
                        " and " QCOW2_OPT_REFCOUNT_CACHE_SIZE " may not be "
                        "set at the same time");
-            ret = -EINVAL;
-            goto out;
-        } else if (l2_set && *l2_cache_size > combined) {
+            return false;
+        } else if (l2_set && l2 > combined) {
             error_setg(errp, QCOW2_OPT_L2_CACHE_SIZE " may not exceed "
                        QCOW2_OPT_CACHE_SIZE);
-            ret = -EINVAL;
-            goto out;
-        } else if (rc_set && *refcount_cache_size > combined) {
+            return false;
+        } else if (rc_set && rc > combined) {
             error_setg(errp, QCOW2_OPT_REFCOUNT_CACHE_SIZE " may not exceed "
                        QCOW2_OPT_CACHE_SIZE);
-            ret = -EINVAL;
-            goto out;
+            return false;
         }
+    }
+    if (l2_set) {
+        l2 = MIN(l2, max_l2);
+    }
+    if (combined_set) {
         if (l2_set) {
-            *refcount_cache_size = combined - *l2_cache_size;
+            rc = combined - l2;
         } else if (rc_set) {
-            *l2_cache_size = combined - *refcount_cache_size;
+            l2 = combined - rc;
+        } else if (combined >= max_l2 + min_rc) {
+            l2 = max_l2;
+            rc = combined - l2;
         } else {
-            *refcount_cache_size = MIN(combined,
-                                       MIN_REFCOUNT_CACHE_TABLES *
-                                       (uint64_t)s->cluster_size);
-            *l2_cache_size = MIN(combined - *refcount_cache_size, max_l2);
+            rc = MIN(combined, min_rc);
+            l2 = combined - rc;
         }
     } else {
         if (!l2_set) {
-            *l2_cache_size = MIN(max_l2, DEFAULT_L2_CACHE_MAX_SIZE);
+            l2 = MIN(max_l2, DEFAULT_L2_CACHE_MAX_SIZE);
         }
         if (!rc_set) {
-            *refcount_cache_size = MIN_REFCOUNT_CACHE_TABLES *
-                (uint64_t)s->cluster_size;
+            rc = min_rc;
         }
     }
-    if (*l2_cache_size > INT_MAX / 2 || *refcount_cache_size > INT_MAX / 2) {
-        error_setg(errp, "Cache size too big");
-        ret = -EINVAL;
+
+    /* Accepted as QEMU does; our L2 cache entries are whole tables */
+    if (entry_size < (1 << MIN_CLUSTER_BITS) ||
+        entry_size > (uint64_t)s->cluster_size ||
+        !is_power_of_2(entry_size)) {
+        error_setg(errp, "L2 cache entry size must be a power of two "
+                   "between %d and the cluster size (%d)",
+                   1 << MIN_CLUSTER_BITS, s->cluster_size);
+        return false;
+    }
+    l2 /= s->cluster_size;
+    rc /= s->cluster_size;
+    if (l2 > INT_MAX) {
+        error_setg(errp, "L2 cache size too big");
+        return false;
+    }
+    if (rc > INT_MAX) {
+        error_setg(errp, "Refcount cache size too big");
+        return false;
+    }
+    o->l2_cache_tables = MAX(l2, MIN_L2_CACHE_TABLES);
+    o->refcount_cache_tables = MAX(rc, MIN_REFCOUNT_CACHE_TABLES);
+    return true;
+}
+
+/*
+ * Read @options (consuming what qcow2 knows) into @o and validate them.
+ * Options not given get their defaults, which depend on @flags and the
+ * image header.
+ */
+static bool qcow2_read_options(BlockDriverState *bs, QDict *options,
+                               int flags, Qcow2Options *o, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QemuOpts *opts;
+    uint64_t interval;
+    bool ok = false;
+
+    opts = qemu_opts_create(&qcow2_runtime_opts, NULL, 0, &error_abort);
+    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
+        goto out;
+    }
+    if (!qcow2_read_cache_sizes(s, opts, o, errp)) {
         goto out;
     }
 
-    s->use_lazy_refcounts = qemu_opt_get_bool(
+    o->use_lazy_refcounts = qemu_opt_get_bool(
         opts, QCOW2_OPT_LAZY_REFCOUNTS,
         !!(s->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS));
-    if (s->use_lazy_refcounts && s->qcow_version < 3) {
+    if (o->use_lazy_refcounts && s->qcow_version < 3) {
         error_setg(errp, "Lazy refcounts require a qcow2 image with at least "
                    "qemu 1.1 compatibility level");
-        ret = -EINVAL;
         goto out;
     }
 
-    s->discard_passthrough[QCOW2_DISCARD_NEVER] = false;
-    s->discard_passthrough[QCOW2_DISCARD_ALWAYS] = true;
-    s->discard_passthrough[QCOW2_DISCARD_REQUEST] =
+    o->discard_passthrough[QCOW2_DISCARD_NEVER] = false;
+    o->discard_passthrough[QCOW2_DISCARD_ALWAYS] = true;
+    o->discard_passthrough[QCOW2_DISCARD_REQUEST] =
         qemu_opt_get_bool(opts, QCOW2_OPT_DISCARD_REQUEST,
                           flags & BDRV_O_UNMAP);
-    s->discard_passthrough[QCOW2_DISCARD_SNAPSHOT] =
+    o->discard_passthrough[QCOW2_DISCARD_SNAPSHOT] =
         qemu_opt_get_bool(opts, QCOW2_OPT_DISCARD_SNAPSHOT, true);
-    s->discard_passthrough[QCOW2_DISCARD_OTHER] =
+    o->discard_passthrough[QCOW2_DISCARD_OTHER] =
         qemu_opt_get_bool(opts, QCOW2_OPT_DISCARD_OTHER, false);
 
     interval = qemu_opt_get_number(opts, QCOW2_OPT_CACHE_CLEAN_INTERVAL,
                                    DEFAULT_CACHE_CLEAN_INTERVAL);
     if (interval > UINT_MAX) {
         error_setg(errp, "Cache clean interval too big");
-        ret = -EINVAL;
         goto out;
     }
-    s->cache_clean_interval = interval;
+    o->cache_clean_interval = interval;
 
-    ret = qcow2_read_overlap_options(s, opts, errp);
+    ok = qcow2_read_overlap_options(opts, &o->overlap_check, errp);
 
 out:
     qemu_opts_del(opts);
-    return ret;
+    return ok;
+}
+
+/* New caches of the sizes @o asks for; false (with errp set) if no memory */
+static bool qcow2_create_caches(BlockDriverState *bs, const Qcow2Options *o,
+                                Qcow2Cache **l2_cache, Qcow2Cache **rc_cache,
+                                Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    *l2_cache = qcow2_cache_create(bs, o->l2_cache_tables, s->cluster_size);
+    *rc_cache = qcow2_cache_create(bs, o->refcount_cache_tables,
+                                   s->cluster_size);
+    if (!*l2_cache || !*rc_cache) {
+        qcow2_cache_destroy(*l2_cache);
+        qcow2_cache_destroy(*rc_cache);
+        *l2_cache = *rc_cache = NULL;
+        error_setg(errp, "Could not allocate metadata caches");
+        return false;
+    }
+    qcow2_cache_set_is_l2(*l2_cache, true);
+    return true;
+}
+
+/*
+ * Make @o the options in force.  Cannot fail; the caches and the
+ * cache-clean timer are the caller's business.
+ */
+static void qcow2_apply_options(BlockDriverState *bs, const Qcow2Options *o)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    s->use_lazy_refcounts = o->use_lazy_refcounts;
+    memcpy(s->discard_passthrough, o->discard_passthrough,
+           sizeof(s->discard_passthrough));
+    s->cache_clean_interval = o->cache_clean_interval;
+    s->overlap_check = o->overlap_check;
 }
 
 typedef struct Qcow2OpenCo {
@@ -837,32 +839,41 @@ typedef struct Qcow2OpenCo {
     int ret;
 } Qcow2OpenCo;
 
-static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
-                                         QDict *options, int flags,
-                                         Error **errp)
+/*
+ * What open learns from the header cluster and needs in later steps.
+ * @hdr is the whole first cluster (header, extensions, backing name).
+ */
+typedef struct Qcow2OpenHeader {
+    uint8_t *hdr;
+    int64_t file_len;
+    uint64_t ext_end;               /* end of the header extensions */
+    uint64_t backing_offset;        /* 0: no backing file */
+    uint32_t backing_size;
+    uint32_t nb_snapshots;
+    bool have_crypto_header;
+} Qcow2OpenHeader;
+
+/*
+ * Step 1: the fixed part of the header (version, cluster size, feature
+ * bits, header length), which says how to read the rest.
+ */
+static int coroutine_fn qcow2_co_read_fixed_header(BlockDriverState *bs,
+                                                   Qcow2OpenHeader *h,
+                                                   Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    g_autofree uint8_t *hdr = NULL;
-    uint64_t ext_end, backing_offset, l2_cache_size, rc_cache_size;
-    uint32_t backing_size, cluster_bits, nb_snapshots, reftable_clusters;
-    uint64_t l1_vm_state_index;
-    int64_t file_len;
-    bool have_crypto_header = false;
     uint8_t first[QCOW2_HDR_V3_LENGTH];
-    int ret, i;
-
-    qemu_co_mutex_init(&s->lock);
-    QLIST_INIT(&s->inflight_allocs);
-    QLIST_INIT(&s->unknown_header_ext);
+    uint32_t cluster_bits;
+    int ret;
 
     memset(first, 0, sizeof(first));
-    file_len = bdrv_getlength(bs->file->bs);
-    if (file_len < 0) {
-        error_setg_errno(errp, -file_len, "Could not read qcow2 header");
-        return file_len;
+    h->file_len = bdrv_getlength(bs->file->bs);
+    if (h->file_len < 0) {
+        error_setg_errno(errp, -h->file_len, "Could not read qcow2 header");
+        return h->file_len;
     }
-    ret = bdrv_co_pread(bs->file, 0, MIN((int64_t)sizeof(first), file_len),
-                        first, 0);
+    ret = bdrv_co_pread(bs->file, 0,
+                        MIN((int64_t)sizeof(first), h->file_len), first, 0);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not read qcow2 header");
         return ret;
@@ -907,36 +918,59 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
         error_setg(errp, "qcow2 header exceeds cluster size");
         return -EINVAL;
     }
+    return 0;
+}
 
-    /* The whole header cluster: header, extensions, backing file name */
-    hdr = g_malloc0(s->cluster_size);
+/* Step 2: the whole header cluster, and where its parts end */
+static int coroutine_fn qcow2_co_read_header_cluster(BlockDriverState *bs,
+                                                     Qcow2OpenHeader *h,
+                                                     Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    h->hdr = g_malloc0(s->cluster_size);
     ret = bdrv_co_pread(bs->file, 0,
-                        MIN((int64_t)s->cluster_size, file_len), hdr, 0);
+                        MIN((int64_t)s->cluster_size, h->file_len), h->hdr,
+                        0);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not read qcow2 header");
         return ret;
     }
 
-    backing_offset = qcow2_ld64(hdr + QCOW2_HDR_BACKING_OFFSET);
-    backing_size = qcow2_ld32(hdr + QCOW2_HDR_BACKING_SIZE);
-    if (backing_offset > (uint64_t)s->cluster_size) {
+    h->backing_offset = qcow2_ld64(h->hdr + QCOW2_HDR_BACKING_OFFSET);
+    h->backing_size = qcow2_ld32(h->hdr + QCOW2_HDR_BACKING_SIZE);
+    if (h->backing_offset > (uint64_t)s->cluster_size) {
         error_setg(errp, "Invalid backing file offset");
         return -EINVAL;
     }
-    ext_end = backing_offset ? backing_offset : (uint64_t)s->cluster_size;
+    h->ext_end = h->backing_offset ? h->backing_offset
+                                   : (uint64_t)s->cluster_size;
 
     if (s->header_length > QCOW2_HDR_V3_MIN_LENGTH) {
-        s->compression_type = hdr[QCOW2_HDR_COMPRESSION_TYPE];
+        s->compression_type = h->hdr[QCOW2_HDR_COMPRESSION_TYPE];
     } else {
         s->compression_type = QCOW2_COMPRESSION_TYPE_ZLIB;
     }
+    return 0;
+}
+
+/*
+ * Step 3: refuse what we cannot open: unknown incompatible features, a
+ * corrupt image opened for writing (except to repair it), a compression
+ * type we lack or that contradicts its feature bit.
+ */
+static int qcow2_check_features(BlockDriverState *bs, Qcow2OpenHeader *h,
+                                int flags, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
 
     if (s->incompatible_features & ~QCOW2_INCOMPAT_SUPPORTED) {
         Error *ignored = NULL;
 
         /* Only for the feature names */
-        qcow2_read_extensions(bs, hdr, s->header_length, ext_end,
-                              &have_crypto_header, &ignored);
+        qcow2_read_extensions(bs, h->hdr, s->header_length, h->ext_end,
+                              &h->have_crypto_header, &ignored);
         error_free(ignored);
         report_unsupported_feature(s, errp,
                                    s->incompatible_features &
@@ -975,6 +1009,19 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
                    "must be set");
         return -EINVAL;
     }
+    return 0;
+}
+
+/*
+ * Step 4: the geometry (refcount width, encryption, table sizes) and the
+ * placement of the refcount and snapshot tables.
+ */
+static int qcow2_read_geometry(BlockDriverState *bs, Qcow2OpenHeader *h,
+                               Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int cluster_bits = s->cluster_bits;
+    uint32_t reftable_clusters;
 
     /* Read as 32 bits: a huge value is negative here, not small */
     if (s->refcount_order < 0 ||
@@ -989,7 +1036,7 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
     s->refcount_block_bits = cluster_bits - (s->refcount_order - 3);
     s->refcount_block_size = 1 << s->refcount_block_bits;
 
-    s->crypt_method_header = qcow2_ld32(hdr + QCOW2_HDR_CRYPT_METHOD);
+    s->crypt_method_header = qcow2_ld32(h->hdr + QCOW2_HDR_CRYPT_METHOD);
     if (s->crypt_method_header > QCOW_CRYPT_LUKS) {
         error_setg(errp, "Unsupported encryption method %" PRIu32,
                    s->crypt_method_header);
@@ -998,12 +1045,12 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
 
     s->l2_bits = cluster_bits - 3;
     s->l2_size = 1 << s->l2_bits;
-    s->size = qcow2_ld64(hdr + QCOW2_HDR_SIZE);
+    s->size = qcow2_ld64(h->hdr + QCOW2_HDR_SIZE);
     qcow2_compressed_layout(cluster_bits, &s->csize_shift, &s->csize_mask,
                             &s->cluster_offset_mask);
 
-    s->refcount_table_offset = qcow2_ld64(hdr + QCOW2_HDR_REFTABLE_OFFSET);
-    reftable_clusters = qcow2_ld32(hdr + QCOW2_HDR_REFTABLE_CLUSTERS);
+    s->refcount_table_offset = qcow2_ld64(h->hdr + QCOW2_HDR_REFTABLE_OFFSET);
+    reftable_clusters = qcow2_ld32(h->hdr + QCOW2_HDR_REFTABLE_CLUSTERS);
     if (reftable_clusters == 0) {
         error_setg(errp, "Image does not contain a reference count table");
         return -EINVAL;
@@ -1019,93 +1066,104 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
         return -EINVAL;
     }
 
-    nb_snapshots = qcow2_ld32(hdr + QCOW2_HDR_NB_SNAPSHOTS);
-    s->snapshots_offset = qcow2_ld64(hdr + QCOW2_HDR_SNAPSHOTS_OFFSET);
-    if (nb_snapshots > QCOW_MAX_SNAPSHOTS) {
+    h->nb_snapshots = qcow2_ld32(h->hdr + QCOW2_HDR_NB_SNAPSHOTS);
+    s->snapshots_offset = qcow2_ld64(h->hdr + QCOW2_HDR_SNAPSHOTS_OFFSET);
+    if (h->nb_snapshots > QCOW_MAX_SNAPSHOTS) {
         error_setg(errp, "Too many snapshots");
         return -EINVAL;
     }
-    if (!validate_table_offset(s, s->snapshots_offset, nb_snapshots,
+    if (!validate_table_offset(s, s->snapshots_offset, h->nb_snapshots,
                                QCOW2_SNAPSHOT_HEADER_SIZE)) {
         error_setg(errp, "Snapshot table offset invalid");
         return -EINVAL;
     }
+    return 0;
+}
+
+/* Step 5: the active L1 table, checked against the virtual size */
+static int coroutine_fn qcow2_co_read_l1_table(BlockDriverState *bs,
+                                               Qcow2OpenHeader *h,
+                                               Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint32_t l1_size = qcow2_ld32(h->hdr + QCOW2_HDR_L1_SIZE);
+    uint64_t l1_vm_state_index;
+    uint32_t i;
+    int ret;
 
     s->l1_size = 0;
-    {
-        uint32_t l1_size = qcow2_ld32(hdr + QCOW2_HDR_L1_SIZE);
-
-        if (l1_size > QCOW_MAX_L1_SIZE / sizeof(uint64_t)) {
-            error_setg(errp, "Active L1 table too large");
-            return -EFBIG;
-        }
-        l1_vm_state_index = size_to_l1(s, s->size);
-        if (s->size > (1ULL << 62) || l1_vm_state_index > INT_MAX) {
-            error_setg(errp, "Image is too big");
-            return -EFBIG;
-        }
-        s->l1_vm_state_index = l1_vm_state_index;
-        if (l1_size < l1_vm_state_index) {
-            error_setg(errp, "L1 table is too small");
-            return -EINVAL;
-        }
-        s->l1_table_offset = qcow2_ld64(hdr + QCOW2_HDR_L1_OFFSET);
-        if (!validate_table_offset(s, s->l1_table_offset, l1_size,
-                                   sizeof(uint64_t))) {
-            error_setg(errp, "Active L1 table offset invalid");
-            return -EINVAL;
-        }
-        s->l1_table = g_try_new0(uint64_t, MAX(l1_size, 1));
-        if (!s->l1_table) {
-            error_setg(errp, "Could not allocate L1 table");
-            return -ENOMEM;
-        }
-        if (l1_size > 0) {
-            ret = bdrv_co_pread(bs->file, s->l1_table_offset,
-                                (int64_t)l1_size * sizeof(uint64_t),
-                                s->l1_table, 0);
-            if (ret < 0) {
-                error_setg_errno(errp, -ret, "Could not read L1 table");
-                return ret;
-            }
-            for (i = 0; i < (int)l1_size; i++) {
-                s->l1_table[i] = GUINT64_FROM_BE(s->l1_table[i]);
-            }
-        }
-        s->l1_size = l1_size;
+    if (l1_size > QCOW_MAX_L1_SIZE / sizeof(uint64_t)) {
+        error_setg(errp, "Active L1 table too large");
+        return -EFBIG;
     }
-
-    ret = qcow2_read_options(bs, options, flags, &l2_cache_size,
-                             &rc_cache_size, errp);
-    if (ret < 0) {
-        return ret;
+    l1_vm_state_index = size_to_l1(s, s->size);
+    if (s->size > (1ULL << 62) || l1_vm_state_index > INT_MAX) {
+        error_setg(errp, "Image is too big");
+        return -EFBIG;
     }
-    s->l2_table_cache = qcow2_cache_create(
-        bs, MAX(l2_cache_size / s->cluster_size, MIN_L2_CACHE_TABLES),
-        s->cluster_size);
-    s->refcount_block_cache = qcow2_cache_create(
-        bs, MAX(rc_cache_size / s->cluster_size, MIN_REFCOUNT_CACHE_TABLES),
-        s->cluster_size);
-    if (!s->l2_table_cache || !s->refcount_block_cache) {
-        error_setg(errp, "Could not allocate metadata caches");
+    s->l1_vm_state_index = l1_vm_state_index;
+    if (l1_size < l1_vm_state_index) {
+        error_setg(errp, "L1 table is too small");
+        return -EINVAL;
+    }
+    s->l1_table_offset = qcow2_ld64(h->hdr + QCOW2_HDR_L1_OFFSET);
+    if (!validate_table_offset(s, s->l1_table_offset, l1_size,
+                               sizeof(uint64_t))) {
+        error_setg(errp, "Active L1 table offset invalid");
+        return -EINVAL;
+    }
+    s->l1_table = g_try_new0(uint64_t, MAX(l1_size, 1));
+    if (!s->l1_table) {
+        error_setg(errp, "Could not allocate L1 table");
         return -ENOMEM;
     }
-    qcow2_cache_set_is_l2(s->l2_table_cache, true);
-
-    ret = qcow2_refcount_init(bs, errp);
-    if (ret < 0) {
-        return ret;
+    if (l1_size > 0) {
+        ret = bdrv_co_pread(bs->file, s->l1_table_offset,
+                            (int64_t)l1_size * sizeof(uint64_t),
+                            s->l1_table, 0);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not read L1 table");
+            return ret;
+        }
+        for (i = 0; i < l1_size; i++) {
+            s->l1_table[i] = GUINT64_FROM_BE(s->l1_table[i]);
+        }
     }
+    s->l1_size = l1_size;
+    return 0;
+}
 
-    ret = qcow2_read_extensions(bs, hdr, s->header_length, ext_end,
-                                &have_crypto_header, errp);
-    if (ret < 0) {
-        return ret;
+/* Step 6: runtime options, and the caches they size */
+static int qcow2_open_options(BlockDriverState *bs, QDict *options,
+                              int flags, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Options o;
+
+    if (!qcow2_read_options(bs, options, flags, &o, errp)) {
+        return -EINVAL;
     }
+    qcow2_apply_options(bs, &o);
+    if (!qcow2_create_caches(bs, &o, &s->l2_table_cache,
+                             &s->refcount_block_cache, errp)) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/*
+ * Step 8: encryption (we open encrypted images for their metadata only)
+ * and the backing file name
+ */
+static int qcow2_open_crypto_and_backing(BlockDriverState *bs,
+                                         Qcow2OpenHeader *h, int flags,
+                                         Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
 
     if (s->crypt_method_header) {
         if (s->crypt_method_header == QCOW_CRYPT_LUKS &&
-            !have_crypto_header) {
+            !h->have_crypto_header) {
             error_setg(errp, "Missing CRYPTO header for crypt method %d",
                        s->crypt_method_header);
             return -EINVAL;
@@ -1118,36 +1176,35 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
         bs->encrypted = true;
     }
 
-    if (backing_offset) {
-        uint32_t max = MIN(1023, s->cluster_size - backing_offset);
+    if (h->backing_offset) {
+        uint32_t max = MIN(1023, s->cluster_size - h->backing_offset);
 
-        if (backing_size > max) {
+        if (h->backing_size > max) {
             error_setg(errp, "Backing file name too long");
             return -EINVAL;
         }
-        s->image_backing_file = g_strndup((char *)hdr + backing_offset,
-                                          backing_size);
+        s->image_backing_file = g_strndup((char *)h->hdr + h->backing_offset,
+                                          h->backing_size);
         pstrcpy(bs->backing_file, sizeof(bs->backing_file),
                 s->image_backing_file);
         pstrcpy(bs->auto_backing_file, sizeof(bs->auto_backing_file),
                 s->image_backing_file);
     }
+    return 0;
+}
 
-    if (nb_snapshots) {
-        ret = qcow2_read_snapshots(bs, nb_snapshots, errp);
-        if (ret < 0) {
-            return ret;
-        }
-    }
+/*
+ * Step 10: we maintain none of the autoclear features (bitmaps, raw
+ * external data): clear their bits before anything is written, as the
+ * format requires of such writers.  A read-only open keeps them, and
+ * reads the bitmap list for qemu-img info.
+ */
+static int coroutine_fn qcow2_co_open_autoclear(BlockDriverState *bs,
+                                                int flags, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
 
-    s->free_cluster_index = 0;
-    s->free_byte_offset = 0;
-
-    /*
-     * We maintain none of the autoclear features (bitmaps, raw external
-     * data): clear their bits before anything is written, as the format
-     * requires of such writers.
-     */
     if ((flags & BDRV_O_RDWR) && s->autoclear_features) {
         uint8_t buf[8] = { 0 };
 
@@ -1165,27 +1222,111 @@ static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
             return ret;
         }
     }
+    return 0;
+}
 
-    /* Repair an image left dirty by a crash with lazy refcounts */
-    if (!(flags & BDRV_O_CHECK) && (flags & BDRV_O_RDWR) &&
-        (s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
-        BdrvCheckResult result = { 0 };
+/* Step 11: repair an image left dirty by a crash with lazy refcounts */
+static int coroutine_fn qcow2_co_repair_dirty(BlockDriverState *bs,
+                                              int flags, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    BdrvCheckResult result = { 0 };
+    int ret;
 
-        qemu_co_mutex_lock(&s->lock);
-        ret = qcow2_check_refcounts(bs, &result,
-                                    BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
-        if (ret >= 0 && !result.corruptions && !result.check_errors) {
-            ret = qcow2_mark_clean(bs);
-        } else if (ret >= 0) {
-            ret = -EIO;
-        }
-        qemu_co_mutex_unlock(&s->lock);
+    if ((flags & BDRV_O_CHECK) || !(flags & BDRV_O_RDWR) ||
+        !(s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
+        return 0;
+    }
+    qemu_co_mutex_lock(&s->lock);
+    ret = qcow2_check_refcounts(bs, &result,
+                                BDRV_FIX_ERRORS | BDRV_FIX_LEAKS);
+    if (ret >= 0 && !result.corruptions && !result.check_errors) {
+        ret = qcow2_mark_clean(bs);
+    } else if (ret >= 0) {
+        ret = -EIO;
+    }
+    qemu_co_mutex_unlock(&s->lock);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not repair dirty image");
+        return ret;
+    }
+    return 0;
+}
+
+/*
+ * Open: the steps in order; each fails with errp set, and qcow2_open()
+ * frees whatever the steps before built.
+ */
+static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
+                                         QDict *options, int flags,
+                                         Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2OpenHeader h = { 0 };
+    g_autofree uint8_t *hdr = NULL;
+    int ret;
+
+    qemu_co_mutex_init(&s->lock);
+    QLIST_INIT(&s->inflight_allocs);
+    QLIST_INIT(&s->unknown_header_ext);
+
+    ret = qcow2_co_read_fixed_header(bs, &h, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_co_read_header_cluster(bs, &h, errp);
+    hdr = h.hdr;
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_check_features(bs, &h, flags, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_read_geometry(bs, &h, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_co_read_l1_table(bs, &h, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_open_options(bs, options, flags, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    /* Step 7: refcount table and header extensions */
+    ret = qcow2_refcount_init(bs, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_read_extensions(bs, h.hdr, s->header_length, h.ext_end,
+                                &h.have_crypto_header, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    ret = qcow2_open_crypto_and_backing(bs, &h, flags, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    /* Step 9: snapshots */
+    if (h.nb_snapshots) {
+        ret = qcow2_read_snapshots(bs, h.nb_snapshots, errp);
         if (ret < 0) {
-            error_setg_errno(errp, -ret, "Could not repair dirty image");
             return ret;
         }
     }
-    return 0;
+    s->free_cluster_index = 0;
+    s->free_byte_offset = 0;
+
+    ret = qcow2_co_open_autoclear(bs, flags, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_co_repair_dirty(bs, flags, errp);
 }
 
 /*
@@ -1347,50 +1488,104 @@ static void qcow2_close(BlockDriverState *bs)
     qcow2_free_state(bs);
 }
 
-/* Reopen: options are re-read; going read-only leaves the image clean */
+/*
+ * Reopen: prepare reads and validates the new options and builds new
+ * caches if their sizes change (flushing the old ones first); going
+ * read-only, or dropping lazy refcounts, writes everything out and leaves
+ * the image clean.  Commit swaps in what prepare built and cannot fail;
+ * abort frees it.
+ */
 
 typedef struct Qcow2ReopenState {
-    bool use_lazy_refcounts;
-    bool discard_passthrough[QCOW2_DISCARD_MAX];
-    unsigned int cache_clean_interval;
-    int overlap_check;
+    Qcow2Options opts;
+    Qcow2Cache *l2_table_cache;         /* NULL: keep the current one */
+    Qcow2Cache *refcount_block_cache;   /* set together with the L2 one */
 } Qcow2ReopenState;
+
+typedef struct Qcow2FlushCachesCo {
+    BlockDriverState *bs;
+    const char *failed;     /* the cache that could not be flushed */
+    int ret;
+} Qcow2FlushCachesCo;
+
+static void coroutine_fn qcow2_flush_caches_entry(void *opaque)
+{
+    Qcow2FlushCachesCo *fc = opaque;
+    BDRVQcow2State *s = fc->bs->opaque;
+    int ret;
+
+    qemu_co_mutex_lock(&s->lock);
+    ret = qcow2_cache_flush(fc->bs, s->l2_table_cache);
+    if (ret < 0) {
+        fc->failed = "L2 table";
+    } else {
+        ret = qcow2_cache_flush(fc->bs, s->refcount_block_cache);
+        if (ret < 0) {
+            fc->failed = "refcount block";
+        }
+    }
+    qemu_co_mutex_unlock(&s->lock);
+    fc->ret = ret;
+}
+
+/*
+ * New caches if the sizes change (r->l2_table_cache stays NULL if not).
+ * The old ones are flushed first, so commit can drop them.
+ */
+static int qcow2_reopen_caches(BlockDriverState *bs, Qcow2ReopenState *r,
+                               Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2FlushCachesCo fc = { .bs = bs };
+
+    if (r->opts.l2_cache_tables == qcow2_cache_num_tables(s->l2_table_cache)
+        && r->opts.refcount_cache_tables ==
+           qcow2_cache_num_tables(s->refcount_block_cache)) {
+        return 0;
+    }
+    if (!bdrv_is_read_only(bs) && !s->corrupt_stop) {
+        qcow2_run_co(qcow2_flush_caches_entry, &fc, &fc.ret);
+        if (fc.ret < 0) {
+            error_setg_errno(errp, -fc.ret, "Failed to flush the %s cache",
+                             fc.failed);
+            return fc.ret;
+        }
+    }
+    if (!qcow2_create_caches(bs, &r->opts, &r->l2_table_cache,
+                             &r->refcount_block_cache, errp)) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static void qcow2_reopen_free(Qcow2ReopenState *r)
+{
+    if (r) {
+        qcow2_cache_destroy(r->l2_table_cache);
+        qcow2_cache_destroy(r->refcount_block_cache);
+        g_free(r);
+    }
+}
 
 static int qcow2_reopen_prepare(BDRVReopenState *state, Error **errp)
 {
     BlockDriverState *bs = state->bs;
     BDRVQcow2State *s = bs->opaque;
-    Qcow2ReopenState *r = g_new0(Qcow2ReopenState, 1);
-    Qcow2ReopenState saved;
-    uint64_t l2_size, rc_size;
+    g_autofree Qcow2ReopenState *r = g_new0(Qcow2ReopenState, 1);
     int ret;
 
-    saved.use_lazy_refcounts = s->use_lazy_refcounts;
-    memcpy(saved.discard_passthrough, s->discard_passthrough,
-           sizeof(saved.discard_passthrough));
-    saved.cache_clean_interval = s->cache_clean_interval;
-    saved.overlap_check = s->overlap_check;
-
-    ret = qcow2_read_options(bs, state->options, state->flags, &l2_size,
-                             &rc_size, errp);
-    r->use_lazy_refcounts = s->use_lazy_refcounts;
-    memcpy(r->discard_passthrough, s->discard_passthrough,
-           sizeof(r->discard_passthrough));
-    r->cache_clean_interval = s->cache_clean_interval;
-    r->overlap_check = s->overlap_check;
-    s->use_lazy_refcounts = saved.use_lazy_refcounts;
-    memcpy(s->discard_passthrough, saved.discard_passthrough,
-           sizeof(s->discard_passthrough));
-    s->cache_clean_interval = saved.cache_clean_interval;
-    s->overlap_check = saved.overlap_check;
+    if (!qcow2_read_options(bs, state->options, state->flags, &r->opts,
+                            errp)) {
+        return -EINVAL;
+    }
+    ret = qcow2_reopen_caches(bs, r, errp);
     if (ret < 0) {
-        g_free(r);
         return ret;
     }
 
     if (!bdrv_is_read_only(bs) &&
         (state->read_only ||
-         (s->use_lazy_refcounts && !r->use_lazy_refcounts))) {
+         (s->use_lazy_refcounts && !r->opts.use_lazy_refcounts))) {
         Qcow2CloseCo cc = { .bs = bs };
 
         /* Write everything out and clear the dirty bit */
@@ -1398,35 +1593,49 @@ static int qcow2_reopen_prepare(BDRVReopenState *state, Error **errp)
         if (cc.ret < 0) {
             error_setg_errno(errp, -cc.ret, "Could not flush the qcow2 "
                              "metadata");
-            g_free(r);
+            qcow2_reopen_free(g_steal_pointer(&r));
             return cc.ret;
         }
     }
-    state->opaque = r;
+    state->opaque = g_steal_pointer(&r);
     return 0;
 }
 
 static void qcow2_reopen_commit(BDRVReopenState *state)
 {
-    BDRVQcow2State *s = state->bs->opaque;
+    BlockDriverState *bs = state->bs;
+    BDRVQcow2State *s = bs->opaque;
     Qcow2ReopenState *r = state->opaque;
 
-    s->use_lazy_refcounts = r->use_lazy_refcounts;
-    memcpy(s->discard_passthrough, r->discard_passthrough,
-           sizeof(s->discard_passthrough));
-    s->overlap_check = r->overlap_check;
-    if (s->cache_clean_interval != r->cache_clean_interval) {
-        cache_clean_timer_del(state->bs);
-        s->cache_clean_interval = r->cache_clean_interval;
-        cache_clean_timer_init(state->bs);
+    /*
+     * The old caches were flushed in prepare; nothing ran in between that
+     * could dirty them, but keep them (and drop the new ones) if it did.
+     */
+    if (r->l2_table_cache &&
+        !qcow2_cache_is_dirty(s->l2_table_cache) &&
+        !qcow2_cache_is_dirty(s->refcount_block_cache)) {
+        Qcow2Cache *l2 = s->l2_table_cache;
+        Qcow2Cache *rc = s->refcount_block_cache;
+
+        s->l2_table_cache = r->l2_table_cache;
+        s->refcount_block_cache = r->refcount_block_cache;
+        r->l2_table_cache = l2;
+        r->refcount_block_cache = rc;
     }
-    g_free(r);
+    if (s->cache_clean_interval != r->opts.cache_clean_interval) {
+        cache_clean_timer_del(bs);
+        qcow2_apply_options(bs, &r->opts);
+        cache_clean_timer_init(bs);
+    } else {
+        qcow2_apply_options(bs, &r->opts);
+    }
+    qcow2_reopen_free(r);
     state->opaque = NULL;
 }
 
 static void qcow2_reopen_abort(BDRVReopenState *state)
 {
-    g_free(state->opaque);
+    qcow2_reopen_free(state->opaque);
     state->opaque = NULL;
 }
 

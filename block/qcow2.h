@@ -417,16 +417,39 @@ void qcow2_compressed_layout(int cluster_bits, int *csize_shift,
 void qcow2_parse_compressed_descriptor(BDRVQcow2State *s, uint64_t l2_entry,
                                        uint64_t *start, uint64_t *len);
 
-/* qcow2.c */
+/*
+ * qcow2-header.c: the bottom unit (header flags, corruption, overlap
+ * checks).  It calls no other qcow2 unit; the cache calls only it, the
+ * refcount code it and the cache, the cluster code those and the
+ * refcount code, and qcow2.c all of them.
+ */
+int coroutine_fn qcow2_write_header_field(BlockDriverState *bs, int offset,
+                                          const void *buf, int len);
+/* Write the incompatible feature bits @value (s is not updated) */
+int coroutine_fn qcow2_write_incompat(BlockDriverState *bs, uint64_t value);
+/* Set the dirty bit (lazy refcounts) before the first unflushed update */
 int coroutine_fn qcow2_mark_dirty(BlockDriverState *bs);
-int coroutine_fn qcow2_mark_corrupt(BlockDriverState *bs);
+/*
+ * Report corruption once.  @fatal (on a writable image) sets the corrupt
+ * bit and stops all further I/O; otherwise only the message is printed.
+ */
 void coroutine_mixed_fn qcow2_signal_corruption(BlockDriverState *bs,
                                                 bool fatal, int64_t offset,
                                                 int64_t size,
                                                 const char *fmt, ...)
     G_GNUC_PRINTF(5, 6);
-int coroutine_fn qcow2_write_header_field(BlockDriverState *bs, int offset,
-                                          const void *buf, int len);
+/*
+ * The first metadata kind (a QCow2MetadataOverlap bit) enabled in
+ * s->overlap_check and not in @ign that [offset, offset + size) overlaps;
+ * 0 if none.  No I/O: inactive L2 tables are not looked at.
+ */
+int qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,
+                                 int64_t offset, int64_t size);
+/* The same, marking the image corrupt and returning -EIO on a hit */
+int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
+                                  int64_t offset, int64_t size);
+
+/* qcow2.c */
 ssize_t coroutine_fn qcow2_co_decompress(BlockDriverState *bs, void *dest,
                                          size_t dest_size, const void *src,
                                          size_t src_size);
@@ -463,17 +486,6 @@ int coroutine_fn qcow2_check_refcounts(BlockDriverState *bs,
 int coroutine_fn qcow2_shrink_reftable(BlockDriverState *bs);
 int64_t coroutine_fn qcow2_get_last_cluster(BlockDriverState *bs,
                                             int64_t size);
-/*
- * The first metadata kind (a QCow2MetadataOverlap bit) enabled in
- * s->overlap_check and not in @ign that [offset, offset + size) overlaps;
- * 0 if none.  No I/O: inactive L2 tables are not looked at.
- */
-int qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,
-                                 int64_t offset, int64_t size);
-/* The same, marking the image corrupt and returning -EIO on a hit */
-int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
-                                  int64_t offset, int64_t size);
-
 /* qcow2-cluster.c */
 int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs,
                                      uint64_t min_size, bool exact_size);
@@ -558,5 +570,7 @@ void qcow2_cache_empty(Qcow2Cache *c);
 void qcow2_cache_clean_unused(Qcow2Cache *c);
 bool qcow2_cache_is_dirty(Qcow2Cache *c);
 void qcow2_cache_set_is_l2(Qcow2Cache *c, bool is_l2);
+/* Number of tables the cache holds */
+int qcow2_cache_num_tables(Qcow2Cache *c);
 
 #endif /* BLOCK_QCOW2_H */

@@ -193,7 +193,10 @@ const char *bdrv_get_node_name(const BlockDriverState *bs);
 /* Change read-only state and/or options of an open node */
 int bdrv_reopen_set_read_only(BlockDriverState *bs, bool read_only,
                               Error **errp);
-/* Reopen with @opts (driver options, flat strings) and @flags */
+/*
+ * Reopen with @opts (driver options, flat strings; "CHILD.KEY" for a
+ * child) and @flags, all nodes or none (takes @opts)
+ */
 int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp);
 
 bool bdrv_is_read_only(BlockDriverState *bs);

@@ -122,7 +122,18 @@ struct BlockDriver {
     /*
      * Reopen: prepare may fail and must not change state visibly; commit
      * applies and cannot fail; abort undoes prepare.  @state->options has
-     * the new driver options (flat strings).
+     * the new driver options (flat strings): the core has already taken
+     * out its own (read-only, cache.*, ...) and each child's "CHILD.*"
+     * (those go to the child's own reopen); whatever prepare leaves in it
+     * is refused.
+     *
+     * A reopen covers a node and the children it drags along (see
+     * bdrv_reopen()).  All of them are prepared, parents before children,
+     * before any is committed: while a node's prepare runs its children
+     * still have their old state.  If any prepare fails, every node
+     * already prepared gets abort (so abort may follow a successful
+     * prepare of this node because another node failed).  Commits run
+     * children first, so a parent's commit sees its children committed.
      */
     int (*bdrv_reopen_prepare)(BDRVReopenState *state,
                                Error **errp);
