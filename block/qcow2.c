@@ -831,14 +831,6 @@ static void qcow2_apply_options(BlockDriverState *bs, const Qcow2Options *o)
     s->overlap_check = o->overlap_check;
 }
 
-typedef struct Qcow2OpenCo {
-    BlockDriverState *bs;
-    QDict *options;
-    int flags;
-    Error **errp;
-    int ret;
-} Qcow2OpenCo;
-
 /*
  * What open learns from the header cluster and needs in later steps.
  * @hdr is the whole first cluster (header, extensions, backing name).
@@ -1257,9 +1249,8 @@ static int coroutine_fn qcow2_co_repair_dirty(BlockDriverState *bs,
  * Open: the steps in order; each fails with errp set, and qcow2_open()
  * frees whatever the steps before built.
  */
-static int coroutine_fn qcow2_co_do_open(BlockDriverState *bs,
-                                         QDict *options, int flags,
-                                         Error **errp)
+int coroutine_fn qcow2_co_do_open(BlockDriverState *bs, QDict *options,
+                                  int flags, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2OpenHeader h = { 0 };
@@ -1370,13 +1361,6 @@ static void cache_clean_timer_del(BlockDriverState *bs)
     }
 }
 
-static void coroutine_fn qcow2_open_entry(void *opaque)
-{
-    Qcow2OpenCo *oc = opaque;
-
-    oc->ret = qcow2_co_do_open(oc->bs, oc->options, oc->flags, oc->errp);
-}
-
 static void qcow2_free_state(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -1401,27 +1385,9 @@ static void qcow2_free_state(BlockDriverState *bs)
     s->image_backing_format = NULL;
 }
 
-/* Run @entry in a coroutine and wait for it (or call it directly) */
-static void qcow2_run_co(CoroutineEntry *entry, void *opaque, int *ret)
-{
-    *ret = -EINPROGRESS;
-    if (qemu_in_coroutine()) {
-        entry(opaque);
-    } else {
-        qemu_coroutine_enter(qemu_coroutine_create(entry, opaque));
-        AIO_WAIT_WHILE(NULL, *ret == -EINPROGRESS);
-    }
-}
-
 static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
                       Error **errp)
 {
-    Qcow2OpenCo oc = {
-        .bs = bs,
-        .options = options,
-        .flags = flags,
-        .errp = errp,
-    };
     int ret;
 
     ret = bdrv_open_file_child(NULL, options, "file", bs, errp);
@@ -1429,10 +1395,10 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
         return ret;
     }
 
-    qcow2_run_co(qcow2_open_entry, &oc, &oc.ret);
-    if (oc.ret < 0) {
+    ret = qcow2_do_open(bs, options, flags, errp);
+    if (ret < 0) {
         qcow2_free_state(bs);
-        return oc.ret;
+        return ret;
     }
 
     bs->supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK;
@@ -1449,15 +1415,8 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
     return 0;
 }
 
-typedef struct Qcow2CloseCo {
-    BlockDriverState *bs;
-    int ret;
-} Qcow2CloseCo;
-
-static void coroutine_fn qcow2_close_entry(void *opaque)
+int coroutine_fn qcow2_co_write_out_metadata(BlockDriverState *bs)
 {
-    Qcow2CloseCo *cc = opaque;
-    BlockDriverState *bs = cc->bs;
     BDRVQcow2State *s = bs->opaque;
     int ret = 0;
 
@@ -1476,15 +1435,13 @@ static void coroutine_fn qcow2_close_entry(void *opaque)
         }
     }
     qemu_co_mutex_unlock(&s->lock);
-    cc->ret = ret;
+    return ret;
 }
 
 static void qcow2_close(BlockDriverState *bs)
 {
-    Qcow2CloseCo cc = { .bs = bs };
-
     cache_clean_timer_del(bs);
-    qcow2_run_co(qcow2_close_entry, &cc, &cc.ret);
+    qcow2_write_out_metadata(bs);
     qcow2_free_state(bs);
 }
 
@@ -1502,30 +1459,24 @@ typedef struct Qcow2ReopenState {
     Qcow2Cache *refcount_block_cache;   /* set together with the L2 one */
 } Qcow2ReopenState;
 
-typedef struct Qcow2FlushCachesCo {
-    BlockDriverState *bs;
-    const char *failed;     /* the cache that could not be flushed */
-    int ret;
-} Qcow2FlushCachesCo;
-
-static void coroutine_fn qcow2_flush_caches_entry(void *opaque)
+int coroutine_fn qcow2_co_flush_cache_tables(BlockDriverState *bs,
+                                             const char **failed)
 {
-    Qcow2FlushCachesCo *fc = opaque;
-    BDRVQcow2State *s = fc->bs->opaque;
+    BDRVQcow2State *s = bs->opaque;
     int ret;
 
     qemu_co_mutex_lock(&s->lock);
-    ret = qcow2_cache_flush(fc->bs, s->l2_table_cache);
+    ret = qcow2_cache_flush(bs, s->l2_table_cache);
     if (ret < 0) {
-        fc->failed = "L2 table";
+        *failed = "L2 table";
     } else {
-        ret = qcow2_cache_flush(fc->bs, s->refcount_block_cache);
+        ret = qcow2_cache_flush(bs, s->refcount_block_cache);
         if (ret < 0) {
-            fc->failed = "refcount block";
+            *failed = "refcount block";
         }
     }
     qemu_co_mutex_unlock(&s->lock);
-    fc->ret = ret;
+    return ret;
 }
 
 /*
@@ -1536,7 +1487,8 @@ static int qcow2_reopen_caches(BlockDriverState *bs, Qcow2ReopenState *r,
                                Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    Qcow2FlushCachesCo fc = { .bs = bs };
+    const char *failed = NULL;
+    int ret;
 
     if (r->opts.l2_cache_tables == qcow2_cache_num_tables(s->l2_table_cache)
         && r->opts.refcount_cache_tables ==
@@ -1544,11 +1496,11 @@ static int qcow2_reopen_caches(BlockDriverState *bs, Qcow2ReopenState *r,
         return 0;
     }
     if (!bdrv_is_read_only(bs) && !s->corrupt_stop) {
-        qcow2_run_co(qcow2_flush_caches_entry, &fc, &fc.ret);
-        if (fc.ret < 0) {
-            error_setg_errno(errp, -fc.ret, "Failed to flush the %s cache",
-                             fc.failed);
-            return fc.ret;
+        ret = qcow2_flush_cache_tables(bs, &failed);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to flush the %s cache",
+                             failed);
+            return ret;
         }
     }
     if (!qcow2_create_caches(bs, &r->opts, &r->l2_table_cache,
@@ -1586,15 +1538,13 @@ static int qcow2_reopen_prepare(BDRVReopenState *state, Error **errp)
     if (!bdrv_is_read_only(bs) &&
         (state->read_only ||
          (s->use_lazy_refcounts && !r->opts.use_lazy_refcounts))) {
-        Qcow2CloseCo cc = { .bs = bs };
-
         /* Write everything out and clear the dirty bit */
-        qcow2_run_co(qcow2_close_entry, &cc, &cc.ret);
-        if (cc.ret < 0) {
-            error_setg_errno(errp, -cc.ret, "Could not flush the qcow2 "
+        ret = qcow2_write_out_metadata(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not flush the qcow2 "
                              "metadata");
             qcow2_reopen_free(g_steal_pointer(&r));
-            return cc.ret;
+            return ret;
         }
     }
     state->opaque = g_steal_pointer(&r);

@@ -450,6 +450,24 @@ int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
                                   int64_t offset, int64_t size);
 
 /* qcow2.c */
+/*
+ * Open, close and reopen run these in a coroutine; the synchronous
+ * wrappers are generated (co_wrapper_mixed: open and close may also run
+ * inside a coroutine, e.g. while an image is created).
+ */
+/* Read the image's metadata (the steps of open) */
+int coroutine_fn qcow2_co_do_open(BlockDriverState *bs, QDict *options,
+                                  int flags, Error **errp);
+int co_wrapper_mixed qcow2_do_open(BlockDriverState *bs, QDict *options,
+                                   int flags, Error **errp);
+/* Write out caches and mark the image clean (close, reopen read-only) */
+int coroutine_fn qcow2_co_write_out_metadata(BlockDriverState *bs);
+int co_wrapper_mixed qcow2_write_out_metadata(BlockDriverState *bs);
+/* Flush both caches; *failed names the one that could not be flushed */
+int coroutine_fn qcow2_co_flush_cache_tables(BlockDriverState *bs,
+                                             const char **failed);
+int co_wrapper_mixed qcow2_flush_cache_tables(BlockDriverState *bs,
+                                              const char **failed);
 ssize_t coroutine_fn qcow2_co_decompress(BlockDriverState *bs, void *dest,
                                          size_t dest_size, const void *src,
                                          size_t src_size);
