@@ -272,4 +272,31 @@ const char *nbd_cmd_lookup(uint16_t cmd);
 const char *nbd_reply_type_lookup(uint16_t type);
 const char *nbd_err_lookup(uint32_t err);   /* wire value */
 
+/* nbd/server.c */
+
+typedef struct BlockBackend BlockBackend;
+typedef struct NBDExport NBDExport;
+typedef struct NBDClient NBDClient;
+
+/*
+ * An export of @blk (a reference is taken) under @name, with an optional
+ * @description.  @readonly refuses writes with EPERM even if @blk is
+ * writable.
+ */
+NBDExport *nbd_export_new(BlockBackend *blk, const char *name,
+                          const char *description, bool readonly);
+void nbd_export_free(NBDExport *exp);
+
+/* Called from the event loop once a client is gone and its fd closed */
+typedef void NBDClientCloseFunc(NBDClient *client, void *opaque);
+
+/*
+ * Serve @exp on the connected socket @fd (ownership passes to the server,
+ * the fd is made non-blocking): the handshake, then requests until the
+ * client disconnects or breaks the protocol.  @close_fn(@opaque) runs
+ * when the connection is torn down, after every request has finished.
+ */
+NBDClient *nbd_client_new(NBDExport *exp, int fd,
+                          NBDClientCloseFunc *close_fn, void *opaque);
+
 #endif /* BLOCK_NBD_H */

@@ -1,0 +1,996 @@
+/*
+ * NBD server: fixed newstyle handshake and transmission on a BlockBackend.
+ *
+ * One coroutine per connection negotiates and then receives requests;
+ * every request runs in a coroutine of its own, so several are in flight
+ * and replies leave in completion order.  Replies are written under a
+ * per-connection CoMutex so they never interleave.  Socket I/O yields to
+ * the event loop on EAGAIN.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+
+#include <endian.h>
+#include <sys/socket.h>
+
+#include "block/nbd.h"
+#include "qemu/aio.h"
+#include "qemu/coroutine.h"
+#include "qemu/error-report.h"
+#include "sysemu/block-backend.h"
+
+/* Requests a client may have in flight before we stop reading */
+#define NBD_MAX_IN_FLIGHT       16
+/* Extents in one BLOCK_STATUS reply */
+#define NBD_MAX_EXTENTS         1024
+/* The one meta context we offer, and the id we give it */
+#define NBD_META_ID_BASE_ALLOCATION 1
+
+struct NBDExport {
+    BlockBackend *blk;
+    char *name;
+    char *description;
+    bool readonly;
+    int64_t size;
+};
+
+struct NBDClient {
+    NBDExport *exp;
+    int fd;
+    NBDClientCloseFunc *close_fn;
+    void *opaque;
+
+    Coroutine *recv_co;         /* waiting for the socket to be readable */
+    Coroutine *send_co;         /* waiting for the socket to be writable */
+    Coroutine *main_co;         /* waiting for in-flight requests */
+    CoMutex send_lock;
+    bool dead;                  /* the connection failed: stop I/O */
+
+    bool no_zeroes;
+    bool structured_reply;
+    bool base_allocation;
+    int in_flight;
+};
+
+typedef struct NBDRequest {
+    NBDClient *client;
+    uint64_t cookie;
+    uint64_t offset;
+    uint32_t length;
+    uint16_t flags;
+    uint16_t type;
+    void *data;                 /* WRITE payload / READ buffer */
+    int error;                  /* positive errno found while receiving */
+} NBDRequest;
+
+NBDExport *nbd_export_new(BlockBackend *blk, const char *name,
+                          const char *description, bool readonly)
+{
+    NBDExport *exp = g_new0(NBDExport, 1);
+
+    blk_ref(blk);
+    exp->blk = blk;
+    exp->name = g_strdup(name ? name : "");
+    exp->description = g_strdup(description);
+    exp->readonly = readonly || !blk_is_writable(blk);
+    exp->size = blk_getlength(blk);
+    if (exp->size < 0) {
+        exp->size = 0;
+    }
+    return exp;
+}
+
+void nbd_export_free(NBDExport *exp)
+{
+    if (exp) {
+        blk_unref(exp->blk);
+        g_free(exp->name);
+        g_free(exp->description);
+        g_free(exp);
+    }
+}
+
+static uint16_t nbd_export_flags(NBDExport *exp)
+{
+    uint16_t flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
+                     NBD_FLAG_SEND_DF | NBD_FLAG_SEND_CACHE;
+
+    if (exp->readonly) {
+        flags |= NBD_FLAG_READ_ONLY | NBD_FLAG_CAN_MULTI_CONN;
+    } else {
+        flags |= NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |
+                 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_FAST_ZERO;
+    }
+    return flags;
+}
+
+/*
+ * Socket I/O
+ */
+
+static void nbd_update_fd_handlers(NBDClient *client);
+
+static void nbd_fd_readable(void *opaque)
+{
+    NBDClient *client = opaque;
+    Coroutine *co = client->recv_co;
+
+    client->recv_co = NULL;
+    nbd_update_fd_handlers(client);
+    if (co) {
+        aio_co_wake(co);
+    }
+}
+
+static void nbd_fd_writable(void *opaque)
+{
+    NBDClient *client = opaque;
+    Coroutine *co = client->send_co;
+
+    client->send_co = NULL;
+    nbd_update_fd_handlers(client);
+    if (co) {
+        aio_co_wake(co);
+    }
+}
+
+static void nbd_update_fd_handlers(NBDClient *client)
+{
+    aio_set_fd_handler(qemu_get_aio_context(), client->fd,
+                       client->recv_co ? nbd_fd_readable : NULL,
+                       client->send_co ? nbd_fd_writable : NULL, client);
+}
+
+/* Read exactly @len bytes: 0, or -EIO on EOF/error (the connection dies) */
+static int coroutine_fn nbd_co_read(NBDClient *client, void *buf,
+                                    size_t len)
+{
+    char *p = buf;
+
+    while (len > 0) {
+        ssize_t n;
+
+        if (client->dead) {
+            return -EIO;
+        }
+        n = recv(client->fd, p, len, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            client->recv_co = qemu_coroutine_self();
+            nbd_update_fd_handlers(client);
+            qemu_coroutine_yield();
+            continue;
+        }
+        if (n <= 0) {
+            client->dead = true;
+            return -EIO;
+        }
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Read and throw away @len bytes */
+static int coroutine_fn nbd_co_drop(NBDClient *client, size_t len)
+{
+    char buf[4096];
+
+    while (len > 0) {
+        size_t chunk = MIN(len, sizeof(buf));
+
+        if (nbd_co_read(client, buf, chunk) < 0) {
+            return -EIO;
+        }
+        len -= chunk;
+    }
+    return 0;
+}
+
+/* Write all of @iov: 0, or -EIO (the connection dies) */
+static int coroutine_fn nbd_co_writev(NBDClient *client, struct iovec *iov,
+                                      int niov)
+{
+    while (niov > 0) {
+        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = niov };
+        ssize_t n;
+
+        if (client->dead) {
+            return -EIO;
+        }
+        n = sendmsg(client->fd, &msg, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            client->send_co = qemu_coroutine_self();
+            nbd_update_fd_handlers(client);
+            qemu_coroutine_yield();
+            continue;
+        }
+        if (n < 0) {
+            client->dead = true;
+            return -EIO;
+        }
+        while (niov > 0 && (size_t)n >= iov->iov_len) {
+            n -= iov->iov_len;
+            iov++;
+            niov--;
+        }
+        if (niov > 0) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= n;
+        }
+    }
+    return 0;
+}
+
+static int coroutine_fn nbd_co_write(NBDClient *client, const void *buf,
+                                     size_t len)
+{
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+
+    return nbd_co_writev(client, &iov, 1);
+}
+
+/*
+ * Handshake
+ */
+
+/* Send an option reply with @len bytes of @data */
+static int coroutine_fn nbd_co_send_rep(NBDClient *client, uint32_t opt,
+                                        uint32_t type, const void *data,
+                                        uint32_t len)
+{
+    NBDOptionReply rep = {
+        .magic = htobe64(NBD_REP_MAGIC),
+        .option = htobe32(opt),
+        .type = htobe32(type),
+        .length = htobe32(len),
+    };
+    struct iovec iov[2] = {
+        { .iov_base = &rep, .iov_len = sizeof(rep) },
+        { .iov_base = (void *)data, .iov_len = len },
+    };
+
+    return nbd_co_writev(client, iov, len ? 2 : 1);
+}
+
+static int coroutine_fn nbd_co_send_rep_err(NBDClient *client, uint32_t opt,
+                                            uint32_t type, const char *msg)
+{
+    return nbd_co_send_rep(client, opt, type, msg, strlen(msg));
+}
+
+static NBDExport *nbd_find_export(NBDClient *client, const char *name)
+{
+    return strcmp(client->exp->name, name) ? NULL : client->exp;
+}
+
+/* A cursor over an option's payload */
+typedef struct NBDOptData {
+    const uint8_t *p;
+    uint32_t left;
+    bool bad;
+} NBDOptData;
+
+static uint32_t opt_get32(NBDOptData *d)
+{
+    uint32_t v;
+
+    if (d->left < 4) {
+        d->bad = true;
+        return 0;
+    }
+    memcpy(&v, d->p, 4);
+    d->p += 4;
+    d->left -= 4;
+    return be32toh(v);
+}
+
+static uint16_t opt_get16(NBDOptData *d)
+{
+    uint16_t v;
+
+    if (d->left < 2) {
+        d->bad = true;
+        return 0;
+    }
+    memcpy(&v, d->p, 2);
+    d->p += 2;
+    d->left -= 2;
+    return be16toh(v);
+}
+
+/* A length-prefixed string, NUL-terminated copy; NULL if malformed */
+static char *opt_get_string(NBDOptData *d)
+{
+    uint32_t len = opt_get32(d);
+    char *s;
+
+    if (d->bad || len > d->left || len > NBD_MAX_STRING_SIZE) {
+        d->bad = true;
+        return NULL;
+    }
+    s = g_strndup((const char *)d->p, len);
+    d->p += len;
+    d->left -= len;
+    return s;
+}
+
+/* NBD_OPT_INFO / NBD_OPT_GO; returns 1 when GO succeeded, 0, or -EIO */
+static int coroutine_fn nbd_co_opt_info(NBDClient *client, uint32_t opt,
+                                        NBDOptData *d)
+{
+    g_autofree char *name = opt_get_string(d);
+    bool want_name = false, want_desc = false, want_bs = false;
+    NBDExport *exp;
+    uint16_t n;
+
+    n = opt_get16(d);
+    if (d->bad || d->left != n * 2u) {
+        return nbd_co_send_rep_err(client, opt, NBD_REP_ERR_INVALID,
+                                   "malformed info request");
+    }
+    while (n--) {
+        switch (opt_get16(d)) {
+        case NBD_INFO_NAME:
+            want_name = true;
+            break;
+        case NBD_INFO_DESCRIPTION:
+            want_desc = true;
+            break;
+        case NBD_INFO_BLOCK_SIZE:
+            want_bs = true;
+            break;
+        default:
+            break;
+        }
+    }
+    exp = nbd_find_export(client, name);
+    if (!exp) {
+        return nbd_co_send_rep_err(client, opt, NBD_REP_ERR_UNKNOWN,
+                                   "export not found");
+    }
+    if (want_name) {
+        size_t len = strlen(exp->name);
+        g_autofree uint8_t *buf = g_malloc(2 + len);
+
+        buf[0] = 0;
+        buf[1] = NBD_INFO_NAME;
+        memcpy(buf + 2, exp->name, len);
+        if (nbd_co_send_rep(client, opt, NBD_REP_INFO, buf, 2 + len) < 0) {
+            return -EIO;
+        }
+    }
+    if (want_desc && exp->description) {
+        size_t len = strlen(exp->description);
+        g_autofree uint8_t *buf = g_malloc(2 + len);
+
+        buf[0] = 0;
+        buf[1] = NBD_INFO_DESCRIPTION;
+        memcpy(buf + 2, exp->description, len);
+        if (nbd_co_send_rep(client, opt, NBD_REP_INFO, buf, 2 + len) < 0) {
+            return -EIO;
+        }
+    }
+    if (want_bs) {
+        NBDInfoBlockSize bs = {
+            .type = htobe16(NBD_INFO_BLOCK_SIZE),
+            .minimum = htobe32(NBD_MIN_BLOCK_SIZE),
+            .preferred = htobe32(NBD_PREFERRED_BLOCK_SIZE),
+            .maximum = htobe32(NBD_MAX_BUFFER_SIZE),
+        };
+
+        if (nbd_co_send_rep(client, opt, NBD_REP_INFO, &bs, sizeof(bs)) < 0) {
+            return -EIO;
+        }
+    }
+    {
+        NBDInfoExport info = {
+            .type = htobe16(NBD_INFO_EXPORT),
+            .size = htobe64(exp->size),
+            .flags = htobe16(nbd_export_flags(exp)),
+        };
+
+        if (nbd_co_send_rep(client, opt, NBD_REP_INFO, &info,
+                            sizeof(info)) < 0) {
+            return -EIO;
+        }
+    }
+    if (nbd_co_send_rep(client, opt, NBD_REP_ACK, NULL, 0) < 0) {
+        return -EIO;
+    }
+    return opt == NBD_OPT_GO;
+}
+
+static int coroutine_fn nbd_co_send_meta_context(NBDClient *client,
+                                                 uint32_t opt)
+{
+    const char *ctx = NBD_META_BASE_ALLOCATION;
+    size_t len = strlen(ctx);
+    uint8_t buf[4 + sizeof(NBD_META_BASE_ALLOCATION)];
+    uint32_t id = htobe32(NBD_META_ID_BASE_ALLOCATION);
+
+    memcpy(buf, &id, 4);
+    memcpy(buf + 4, ctx, len);
+    return nbd_co_send_rep(client, opt, NBD_REP_META_CONTEXT, buf, 4 + len);
+}
+
+/* NBD_OPT_LIST_META_CONTEXT / NBD_OPT_SET_META_CONTEXT */
+static int coroutine_fn nbd_co_opt_meta(NBDClient *client, uint32_t opt,
+                                        NBDOptData *d)
+{
+    g_autofree char *name = opt_get_string(d);
+    bool set = opt == NBD_OPT_SET_META_CONTEXT;
+    bool match = false;
+    uint32_t n;
+
+    if (!client->structured_reply) {
+        return nbd_co_send_rep_err(client, opt, NBD_REP_ERR_INVALID,
+                                   "structured replies not negotiated");
+    }
+    n = opt_get32(d);
+    if (d->bad || n > NBD_MAX_META_CONTEXTS) {
+        return nbd_co_send_rep_err(client, opt, NBD_REP_ERR_INVALID,
+                                   "malformed meta context request");
+    }
+    if (!nbd_find_export(client, name)) {
+        return nbd_co_send_rep_err(client, opt, NBD_REP_ERR_UNKNOWN,
+                                   "export not found");
+    }
+    if (n == 0 && !set) {
+        match = true;
+    }
+    while (n--) {
+        g_autofree char *query = opt_get_string(d);
+
+        if (!query) {
+            return nbd_co_send_rep_err(client, opt, NBD_REP_ERR_INVALID,
+                                       "malformed meta context query");
+        }
+        if (!strcmp(query, NBD_META_BASE_ALLOCATION) ||
+            (!set && !strcmp(query, NBD_META_NS_BASE ":"))) {
+            match = true;
+        }
+    }
+    if (d->left) {
+        return nbd_co_send_rep_err(client, opt, NBD_REP_ERR_INVALID,
+                                   "trailing data in meta context request");
+    }
+    if (set) {
+        client->base_allocation = match;
+    }
+    if (match && nbd_co_send_meta_context(client, opt) < 0) {
+        return -EIO;
+    }
+    return nbd_co_send_rep(client, opt, NBD_REP_ACK, NULL, 0);
+}
+
+static int coroutine_fn nbd_co_opt_list(NBDClient *client)
+{
+    NBDExport *exp = client->exp;
+    size_t len = strlen(exp->name);
+    g_autofree uint8_t *buf = g_malloc(4 + len);
+    uint32_t be_len = htobe32(len);
+
+    memcpy(buf, &be_len, 4);
+    memcpy(buf + 4, exp->name, len);
+    if (nbd_co_send_rep(client, NBD_OPT_LIST, NBD_REP_SERVER, buf,
+                        4 + len) < 0) {
+        return -EIO;
+    }
+    return nbd_co_send_rep(client, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
+}
+
+/* Reply to NBD_OPT_EXPORT_NAME: size, flags and (maybe) 124 zero bytes */
+static int coroutine_fn nbd_co_export_name(NBDClient *client,
+                                           const char *name)
+{
+    uint8_t zeroes[124] = { 0 };
+    NBDExportNameReply rep;
+    struct iovec iov[2] = {
+        { .iov_base = &rep, .iov_len = sizeof(rep) },
+        { .iov_base = zeroes, .iov_len = sizeof(zeroes) },
+    };
+    NBDExport *exp = nbd_find_export(client, name);
+
+    if (!exp) {
+        /* The protocol has no way to refuse: hang up */
+        return -EINVAL;
+    }
+    rep.size = htobe64(exp->size);
+    rep.flags = htobe16(nbd_export_flags(exp));
+    return nbd_co_writev(client, iov, client->no_zeroes ? 1 : 2);
+}
+
+/* 0 when the client entered transmission, negative to hang up */
+static int coroutine_fn nbd_co_negotiate(NBDClient *client)
+{
+    NBDNewstyleHello hello = {
+        .magic = htobe64(NBD_INIT_MAGIC),
+        .opts_magic = htobe64(NBD_OPTS_MAGIC),
+        .flags = htobe16(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES),
+    };
+    uint32_t cflags;
+
+    if (nbd_co_write(client, &hello, sizeof(hello)) < 0 ||
+        nbd_co_read(client, &cflags, sizeof(cflags)) < 0) {
+        return -EIO;
+    }
+    cflags = be32toh(cflags);
+    if (!(cflags & NBD_FLAG_C_FIXED_NEWSTYLE) ||
+        (cflags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES))) {
+        /* Only fixed newstyle clients; anything else cannot be answered */
+        return -EINVAL;
+    }
+    client->no_zeroes = cflags & NBD_FLAG_C_NO_ZEROES;
+
+    for (;;) {
+        g_autofree uint8_t *data = NULL;
+        NBDOptData d;
+        NBDOption o;
+        uint32_t opt, len;
+        int ret;
+
+        if (nbd_co_read(client, &o, sizeof(o)) < 0) {
+            return -EIO;
+        }
+        if (be64toh(o.magic) != NBD_OPTS_MAGIC) {
+            return -EINVAL;
+        }
+        opt = be32toh(o.option);
+        len = be32toh(o.length);
+        if (len > NBD_MAX_OPTION_SIZE) {
+            if (opt == NBD_OPT_EXPORT_NAME || len > NBD_MAX_BUFFER_SIZE ||
+                nbd_co_drop(client, len) < 0 ||
+                nbd_co_send_rep_err(client, opt, NBD_REP_ERR_TOO_BIG,
+                                    "option too long") < 0) {
+                return -EINVAL;
+            }
+            continue;
+        }
+        data = g_malloc(len + 1);
+        if (nbd_co_read(client, data, len) < 0) {
+            return -EIO;
+        }
+        data[len] = 0;
+        d = (NBDOptData) { .p = data, .left = len };
+
+        switch (opt) {
+        case NBD_OPT_EXPORT_NAME:
+            if (memchr(data, 0, len)) {
+                return -EINVAL;
+            }
+            return nbd_co_export_name(client, (char *)data);
+        case NBD_OPT_ABORT:
+            nbd_co_send_rep(client, opt, NBD_REP_ACK, NULL, 0);
+            return -ECONNRESET;
+        case NBD_OPT_LIST:
+            ret = len ? nbd_co_send_rep_err(client, opt, NBD_REP_ERR_INVALID,
+                                            "list takes no data")
+                      : nbd_co_opt_list(client);
+            break;
+        case NBD_OPT_STARTTLS:
+            ret = nbd_co_send_rep_err(client, opt, NBD_REP_ERR_POLICY,
+                                      "TLS not configured");
+            break;
+        case NBD_OPT_INFO:
+        case NBD_OPT_GO:
+            ret = nbd_co_opt_info(client, opt, &d);
+            if (ret == 1) {
+                return 0;
+            }
+            break;
+        case NBD_OPT_STRUCTURED_REPLY:
+            if (len) {
+                ret = nbd_co_send_rep_err(client, opt, NBD_REP_ERR_INVALID,
+                                          "structured reply takes no data");
+            } else {
+                client->structured_reply = true;
+                ret = nbd_co_send_rep(client, opt, NBD_REP_ACK, NULL, 0);
+            }
+            break;
+        case NBD_OPT_LIST_META_CONTEXT:
+        case NBD_OPT_SET_META_CONTEXT:
+            ret = nbd_co_opt_meta(client, opt, &d);
+            break;
+        default:
+            ret = nbd_co_send_rep_err(client, opt, NBD_REP_ERR_UNSUP,
+                                      "option not supported");
+            break;
+        }
+        if (ret < 0) {
+            return ret;
+        }
+    }
+}
+
+/*
+ * Transmission
+ */
+
+static int coroutine_fn nbd_co_send_simple(NBDClient *client,
+                                           uint64_t cookie, int err,
+                                           const void *data, size_t len)
+{
+    NBDSimpleReply rep = {
+        .magic = htobe32(NBD_SIMPLE_REPLY_MAGIC),
+        .error = htobe32(nbd_errno_to_wire(err)),
+        .cookie = htobe64(cookie),
+    };
+    struct iovec iov[2] = {
+        { .iov_base = &rep, .iov_len = sizeof(rep) },
+        { .iov_base = (void *)data, .iov_len = len },
+    };
+
+    return nbd_co_writev(client, iov, len ? 2 : 1);
+}
+
+/* One structured chunk with a header part @hdr and data @data */
+static int coroutine_fn nbd_co_send_chunk(NBDClient *client, uint64_t cookie,
+                                          uint16_t flags, uint16_t type,
+                                          const void *hdr, size_t hdr_len,
+                                          const void *data, size_t len)
+{
+    NBDStructuredReplyChunk chunk = {
+        .magic = htobe32(NBD_STRUCTURED_REPLY_MAGIC),
+        .flags = htobe16(flags),
+        .type = htobe16(type),
+        .cookie = htobe64(cookie),
+        .length = htobe32(hdr_len + len),
+    };
+    struct iovec iov[3] = {
+        { .iov_base = &chunk, .iov_len = sizeof(chunk) },
+        { .iov_base = (void *)hdr, .iov_len = hdr_len },
+        { .iov_base = (void *)data, .iov_len = len },
+    };
+
+    return nbd_co_writev(client, iov, 3);
+}
+
+static int coroutine_fn nbd_co_send_error(NBDClient *client, NBDRequest *req,
+                                          int err)
+{
+    NBDStructuredError e = {
+        .error = htobe32(nbd_errno_to_wire(err)),
+        .message_length = 0,
+    };
+
+    if (client->structured_reply &&
+        (req->type == NBD_CMD_READ || req->type == NBD_CMD_BLOCK_STATUS)) {
+        return nbd_co_send_chunk(client, req->cookie, NBD_REPLY_FLAG_DONE,
+                                 NBD_REPLY_TYPE_ERROR, &e, sizeof(e),
+                                 NULL, 0);
+    }
+    return nbd_co_send_simple(client, req->cookie, err, NULL, 0);
+}
+
+static uint32_t nbd_status_flags(int ret)
+{
+    return (ret & BDRV_BLOCK_DATA ? 0 : NBD_STATE_HOLE) |
+           (ret & BDRV_BLOCK_ZERO ? NBD_STATE_ZERO : 0);
+}
+
+/* BLOCK_STATUS for base:allocation: collects extents and sends them */
+static int coroutine_fn nbd_co_block_status(NBDClient *client,
+                                            NBDRequest *req)
+{
+    BlockDriverState *bs = blk_bs(client->exp->blk);
+    int max = req->flags & NBD_CMD_FLAG_REQ_ONE ? 1 : NBD_MAX_EXTENTS;
+    g_autofree NBDExtent *ext = g_new(NBDExtent, max);
+    NBDStructuredMeta meta = {
+        .context_id = htobe32(NBD_META_ID_BASE_ALLOCATION),
+    };
+    uint64_t offset = req->offset;
+    uint64_t end = req->offset + req->length;
+    int n = 0;
+
+    while (offset < end) {
+        int64_t pnum;
+        uint32_t flags;
+        int ret;
+
+        ret = bdrv_co_block_status_above(bs, NULL, offset, end - offset,
+                                         &pnum, NULL, NULL);
+        if (ret < 0) {
+            return ret;
+        }
+        if (pnum <= 0) {
+            break;
+        }
+        flags = nbd_status_flags(ret);
+        if (n > 0 && be32toh(ext[n - 1].flags) == flags) {
+            ext[n - 1].length = htobe32(be32toh(ext[n - 1].length) + pnum);
+        } else if (n == max) {
+            break;
+        } else {
+            ext[n].length = htobe32(pnum);
+            ext[n].flags = htobe32(flags);
+            n++;
+        }
+        offset += pnum;
+    }
+    if (n == 0) {
+        return -EIO;
+    }
+    qemu_co_mutex_lock(&client->send_lock);
+    nbd_co_send_chunk(client, req->cookie, NBD_REPLY_FLAG_DONE,
+                      NBD_REPLY_TYPE_BLOCK_STATUS, &meta, sizeof(meta),
+                      ext, n * sizeof(NBDExtent));
+    qemu_co_mutex_unlock(&client->send_lock);
+    return 0;
+}
+
+/* Run @req against the export; a negative errno to report, else 0 */
+static int coroutine_fn nbd_co_handle(NBDClient *client, NBDRequest *req)
+{
+    BlockBackend *blk = client->exp->blk;
+    BdrvRequestFlags flags = 0;
+    int ret;
+
+    if (req->flags & NBD_CMD_FLAG_FUA) {
+        flags |= BDRV_REQ_FUA;
+    }
+    switch (req->type) {
+    case NBD_CMD_READ:
+        req->data = blk_blockalign(blk, MAX(req->length, 1));
+        ret = blk_co_pread(blk, req->offset, req->length, req->data, 0);
+        if (ret < 0) {
+            return ret;
+        }
+        qemu_co_mutex_lock(&client->send_lock);
+        if (client->structured_reply && req->length) {
+            NBDStructuredReadData hdr = { .offset = htobe64(req->offset) };
+
+            nbd_co_send_chunk(client, req->cookie, NBD_REPLY_FLAG_DONE,
+                              NBD_REPLY_TYPE_OFFSET_DATA, &hdr, sizeof(hdr),
+                              req->data, req->length);
+        } else {
+            nbd_co_send_simple(client, req->cookie, 0, req->data,
+                               req->length);
+        }
+        qemu_co_mutex_unlock(&client->send_lock);
+        return 0;
+    case NBD_CMD_WRITE:
+        ret = blk_co_pwrite(blk, req->offset, req->length, req->data, flags);
+        break;
+    case NBD_CMD_FLUSH:
+        ret = blk_co_flush(blk);
+        break;
+    case NBD_CMD_TRIM:
+        ret = blk_co_pdiscard(blk, req->offset, req->length);
+        if (ret == 0 && (req->flags & NBD_CMD_FLAG_FUA)) {
+            ret = blk_co_flush(blk);
+        }
+        break;
+    case NBD_CMD_WRITE_ZEROES:
+        if (!(req->flags & NBD_CMD_FLAG_NO_HOLE)) {
+            flags |= BDRV_REQ_MAY_UNMAP;
+        }
+        if (req->flags & NBD_CMD_FLAG_FAST_ZERO) {
+            flags |= BDRV_REQ_NO_FALLBACK;
+        }
+        ret = blk_co_pwrite_zeroes(blk, req->offset, req->length, flags);
+        break;
+    case NBD_CMD_CACHE:
+        /* Advisory; the data is read through on demand anyway */
+        ret = 0;
+        break;
+    case NBD_CMD_BLOCK_STATUS:
+        return nbd_co_block_status(client, req);
+    default:
+        ret = -EINVAL;
+        break;
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    qemu_co_mutex_lock(&client->send_lock);
+    nbd_co_send_simple(client, req->cookie, 0, NULL, 0);
+    qemu_co_mutex_unlock(&client->send_lock);
+    return 0;
+}
+
+static void coroutine_fn nbd_co_request_entry(void *opaque)
+{
+    NBDRequest *req = opaque;
+    NBDClient *client = req->client;
+    int ret = -req->error;
+
+    if (ret == 0) {
+        ret = nbd_co_handle(client, req);
+    }
+    if (ret < 0) {
+        qemu_co_mutex_lock(&client->send_lock);
+        nbd_co_send_error(client, req, -ret);
+        qemu_co_mutex_unlock(&client->send_lock);
+    }
+    if (req->data) {
+        qemu_vfree(req->data);
+    }
+    g_free(req);
+    client->in_flight--;
+    if (client->main_co) {
+        Coroutine *co = client->main_co;
+
+        client->main_co = NULL;
+        aio_co_wake(co);
+    }
+}
+
+/*
+ * Check a request against the protocol and the export.  Returns 0 (the
+ * request may run), a positive errno for an error reply, or a negative
+ * value when the connection must be dropped.
+ */
+static int nbd_check_request(NBDClient *client, NBDRequest *req)
+{
+    NBDExport *exp = client->exp;
+    uint16_t allowed = 0;
+    bool writes = false;
+    bool sized = true;
+
+    switch (req->type) {
+    case NBD_CMD_READ:
+        if (req->length > NBD_MAX_BUFFER_SIZE) {
+            return EINVAL;
+        }
+        if (client->structured_reply) {
+            allowed = NBD_CMD_FLAG_DF;
+        }
+        break;
+    case NBD_CMD_WRITE:
+        if (req->length > NBD_MAX_BUFFER_SIZE) {
+            /* The payload cannot be taken in: the stream is lost */
+            return -EINVAL;
+        }
+        allowed = NBD_CMD_FLAG_FUA;
+        writes = true;
+        break;
+    case NBD_CMD_FLUSH:
+        sized = false;
+        break;
+    case NBD_CMD_TRIM:
+        allowed = NBD_CMD_FLAG_FUA;
+        writes = true;
+        break;
+    case NBD_CMD_WRITE_ZEROES:
+        allowed = NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE |
+                  NBD_CMD_FLAG_FAST_ZERO;
+        writes = true;
+        break;
+    case NBD_CMD_CACHE:
+        break;
+    case NBD_CMD_BLOCK_STATUS:
+        if (!client->base_allocation || req->length == 0) {
+            return EINVAL;
+        }
+        allowed = NBD_CMD_FLAG_REQ_ONE;
+        break;
+    default:
+        return EINVAL;
+    }
+    if (req->flags & ~allowed) {
+        return EINVAL;
+    }
+    if (sized && (req->offset > (uint64_t)exp->size ||
+                  req->length > (uint64_t)exp->size - req->offset)) {
+        return writes ? ENOSPC : EINVAL;
+    }
+    if (writes && exp->readonly) {
+        return EPERM;
+    }
+    return 0;
+}
+
+/* Receive one request; 1 after DISC, 0 to continue, negative to drop */
+static int coroutine_fn nbd_co_receive_one(NBDClient *client)
+{
+    NBDRequestHeader h;
+    NBDRequest *req;
+    Coroutine *co;
+    int ret;
+
+    if (nbd_co_read(client, &h, sizeof(h)) < 0) {
+        return -EIO;
+    }
+    if (be32toh(h.magic) != NBD_REQUEST_MAGIC) {
+        return -EINVAL;
+    }
+    req = g_new0(NBDRequest, 1);
+    *req = (NBDRequest) {
+        .client = client,
+        .cookie = be64toh(h.cookie),
+        .offset = be64toh(h.offset),
+        .length = be32toh(h.length),
+        .flags = be16toh(h.flags),
+        .type = be16toh(h.type),
+    };
+    if (req->type == NBD_CMD_DISC) {
+        g_free(req);
+        return 1;
+    }
+    ret = nbd_check_request(client, req);
+    if (ret < 0) {
+        g_free(req);
+        return ret;
+    }
+    req->error = ret;
+    if (req->type == NBD_CMD_WRITE) {
+        /* The payload follows whether or not the request is valid */
+        req->data = blk_blockalign(client->exp->blk, MAX(req->length, 1));
+        if (nbd_co_read(client, req->data, req->length) < 0) {
+            qemu_vfree(req->data);
+            g_free(req);
+            return -EIO;
+        }
+    }
+    client->in_flight++;
+    co = qemu_coroutine_create(nbd_co_request_entry, req);
+    aio_co_wake(co);
+    return 0;
+}
+
+/* Wait until fewer than @limit requests are in flight */
+static void coroutine_fn nbd_co_wait_in_flight(NBDClient *client, int limit)
+{
+    while (client->in_flight >= limit && client->in_flight > 0) {
+        client->main_co = qemu_coroutine_self();
+        qemu_coroutine_yield();
+    }
+}
+
+static void nbd_client_close_bh(void *opaque)
+{
+    NBDClient *client = opaque;
+
+    aio_set_fd_handler(qemu_get_aio_context(), client->fd, NULL, NULL,
+                       NULL);
+    close(client->fd);
+    if (client->close_fn) {
+        client->close_fn(client, client->opaque);
+    }
+    g_free(client);
+}
+
+static void coroutine_fn nbd_co_client_entry(void *opaque)
+{
+    NBDClient *client = opaque;
+
+    if (nbd_co_negotiate(client) == 0) {
+        for (;;) {
+            nbd_co_wait_in_flight(client, NBD_MAX_IN_FLIGHT);
+            if (nbd_co_receive_one(client) != 0) {
+                break;
+            }
+        }
+    }
+    /* No more requests: stop further I/O, let the in-flight ones end */
+    shutdown(client->fd, SHUT_RD);
+    nbd_co_wait_in_flight(client, 1);
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), nbd_client_close_bh,
+                            client);
+}
+
+NBDClient *nbd_client_new(NBDExport *exp, int fd,
+                          NBDClientCloseFunc *close_fn, void *opaque)
+{
+    NBDClient *client = g_new0(NBDClient, 1);
+    Coroutine *co;
+
+    *client = (NBDClient) {
+        .exp = exp,
+        .fd = fd,
+        .close_fn = close_fn,
+        .opaque = opaque,
+    };
+    qemu_co_mutex_init(&client->send_lock);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    co = qemu_coroutine_create(nbd_co_client_entry, client);
+    aio_co_wake(co);
+    return client;
+}
