@@ -80,7 +80,8 @@ fuzz:
 	$(MAKE) all
 	[ -f $(FUZZBUILD)/build.ninja ] || ./configure --builddir=$(FUZZBUILD) \
 	    --cc=clang --extra-meson-args=-Dfuzzing=true
-	$(NINJA) -C $(FUZZBUILD) tests/fuzz/fuzz-image-open
+	$(NINJA) -C $(FUZZBUILD) tests/fuzz/fuzz-image-open \
+	    tests/fuzz/fuzz-nbd-server
 	tests/fuzz/run $(abspath $(BUILD)) $(abspath $(FUZZBUILD)) $(FUZZ_SECONDS) \
 	    $(FUZZ_RUNS) $(FUZZ_SEED)
 
