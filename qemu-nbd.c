@@ -215,6 +215,46 @@ static int listen_tcp(const char *host, const char *port)
     return fd;
 }
 
+/* SIGTERM/SIGINT/SIGHUP: leave the main loop through a self-pipe */
+static int signal_pipe[2] = { -1, -1 };
+
+static void termsig_handler(int sig)
+{
+    int saved_errno = errno;
+
+    if (write(signal_pipe[1], "", 1) < 0) {
+        /* the pipe is full: a stop is already pending */
+    }
+    errno = saved_errno;
+}
+
+static void termsig_read(void *opaque)
+{
+    char buf[16];
+
+    while (read(signal_pipe[0], buf, sizeof(buf)) > 0) {
+        /* drain */
+    }
+    stop_serving = true;
+}
+
+static void setup_termsig(void)
+{
+    struct sigaction act = { .sa_handler = termsig_handler,
+                             .sa_flags = SA_RESTART };
+
+    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        error_report("Failed to create pipe: %s", strerror(errno));
+        exit(EXIT_FAILURE);
+    }
+    aio_set_fd_handler(qemu_get_aio_context(), signal_pipe[0], termsig_read,
+                       NULL, NULL);
+    sigemptyset(&act.sa_mask);
+    sigaction(SIGTERM, &act, NULL);
+    sigaction(SIGINT, &act, NULL);
+    sigaction(SIGHUP, &act, NULL);
+}
+
 static bool write_pid_file(const char *path)
 {
     g_autofree char *text = g_strdup_printf("%d\n", (int)getpid());
@@ -526,6 +566,7 @@ int main(int argc, char **argv)
         close(ready_pipe[1]);
     }
 
+    setup_termsig();
     while (!stop_serving) {
         aio_poll(qemu_get_aio_context(), true);
     }
@@ -535,11 +576,14 @@ int main(int argc, char **argv)
     if (sockpath) {
         unlink(sockpath);
     }
-    /* Let connections still open finish their requests */
-    blk_drain_all();
-    nbd_export_free(export);
     if (pid_file) {
         unlink(pid_file);
     }
+    if (nb_clients > 0) {
+        /* Stopped by a signal with clients connected: they just go away */
+        exit(EXIT_SUCCESS);
+    }
+    blk_drain_all();
+    nbd_export_free(export);
     return EXIT_SUCCESS;
 }
