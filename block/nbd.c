@@ -41,6 +41,7 @@ typedef struct NBDRequest {
     QEMUIOVector *qiov;         /* READ: where the data goes */
     int ret;
     bool done;
+    bool waiting;               /* co sleeps in the reply wait, wake it */
     /* BLOCK_STATUS: the first extent of the reply */
     bool have_extent;
     uint32_t extent_len;
@@ -474,6 +475,20 @@ static int coroutine_fn nbd_co_send(BDRVNBDState *s, const void *buf,
 /* ---- The reader ---- */
 
 /*
+ * @req is complete.  Its coroutine is woken only if it already sleeps
+ * waiting for the reply; one that is still sending (or waiting for the
+ * send lock) finds req->done when it gets there.
+ */
+static void nbd_request_done(NBDRequest *req)
+{
+    req->done = true;
+    if (req->waiting) {
+        req->waiting = false;
+        aio_co_wake(req->co);
+    }
+}
+
+/*
  * The connection is unusable: fail every request in flight (and, through
  * s->dead, every later one).  Said once, unless we are closing anyway.
  */
@@ -491,8 +506,7 @@ static void nbd_connection_lost(BDRVNBDState *s, const char *why)
 
         if (req && !req->done) {
             req->ret = -EIO;
-            req->done = true;
-            aio_co_wake(req->co);
+            nbd_request_done(req);
         }
     }
     if (s->send_co) {
@@ -549,8 +563,7 @@ static int coroutine_fn nbd_co_simple_reply(BDRVNBDState *s, const char **why)
         *why = "simple reply to NBD_CMD_BLOCK_STATUS";
         return -EINVAL;
     }
-    req->done = true;
-    aio_co_wake(req->co);
+    nbd_request_done(req);
     return 0;
 }
 
@@ -706,8 +719,7 @@ static int coroutine_fn nbd_co_structured_reply(BDRVNBDState *s,
             *why = "block status reply without an extent";
             return -EINVAL;
         }
-        req->done = true;
-        aio_co_wake(req->co);
+        nbd_request_done(req);
     }
     return 0;
 }
@@ -776,6 +788,7 @@ static int coroutine_fn nbd_co_request(BlockDriverState *bs, NBDRequest *req,
     req->len = len;
     req->ret = 0;
     req->done = false;
+    req->waiting = false;
     s->requests[slot] = req;
     s->in_flight++;
 
@@ -807,6 +820,7 @@ static int coroutine_fn nbd_co_request(BlockDriverState *bs, NBDRequest *req,
     }
 
     while (!req->done) {
+        req->waiting = true;
         qemu_coroutine_yield();
     }
     s->requests[slot] = NULL;
