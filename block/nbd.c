@@ -298,6 +298,12 @@ static bool nbd_read_options(BDRVNBDState *s, QDict *options, Error **errp)
     s->export = nbd_take_opt(options, NBD_OPT_EXPORT);
     qdict_del(options, "filename");
 
+    if (qdict_haskey(options, "tls-creds") ||
+        qdict_haskey(options, "tls-hostname")) {
+        error_setg(errp, "NBD over TLS is not supported");
+        return false;
+    }
+
     if (legacy_path || legacy_host || legacy_port) {
         if (type || path || host || port) {
             error_setg(errp, "Cannot use 'server' and path/host/port at the "
@@ -316,15 +322,20 @@ static bool nbd_read_options(BDRVNBDState *s, QDict *options, Error **errp)
             }
             type = g_strdup("unix");
             path = g_steal_pointer(&legacy_path);
-        } else {
+        } else if (legacy_host) {
             type = g_strdup("inet");
             host = g_steal_pointer(&legacy_host);
-            port = g_steal_pointer(&legacy_port);
+            port = legacy_port ? g_steal_pointer(&legacy_port)
+                               : g_strdup(G_STRINGIFY(NBD_DEFAULT_PORT));
         }
     }
 
     if (!type) {
-        error_setg(errp, "NBD server address missing");
+        if (path || host || port) {
+            error_setg(errp, "Parameter 'type' is missing");
+        } else {
+            error_setg(errp, "NBD server address missing");
+        }
         return false;
     }
     if (!strcmp(type, "unix")) {
