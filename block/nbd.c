@@ -987,6 +987,7 @@ static int nbd_open(BlockDriverState *bs, QDict *options, int flags,
                     Error **errp)
 {
     BDRVNBDState *s = bs->opaque;
+    bool in_transmission = false;
     int ret;
 
     s->fd = -1;
@@ -1009,6 +1010,7 @@ static int nbd_open(BlockDriverState *bs, QDict *options, int flags,
     if (ret < 0) {
         goto fail;
     }
+    in_transmission = true;
 
     if ((s->info.flags & NBD_FLAG_READ_ONLY) && !bs->read_only) {
         if (!(flags & BDRV_O_AUTO_RDONLY)) {
@@ -1045,6 +1047,15 @@ static int nbd_open(BlockDriverState *bs, QDict *options, int flags,
 
 fail:
     if (s->fd >= 0) {
+        if (in_transmission) {
+            /* The export was open: say goodbye properly */
+            NBDRequestHeader hdr = {
+                .magic = GUINT32_TO_BE(NBD_REQUEST_MAGIC),
+                .type = GUINT16_TO_BE(NBD_CMD_DISC),
+            };
+
+            nbd_write_full(s->fd, &hdr, sizeof(hdr));
+        }
         close(s->fd);
         s->fd = -1;
     }
