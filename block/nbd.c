@@ -914,6 +914,28 @@ static int coroutine_fn nbd_co_pdiscard(BlockDriverState *bs, int64_t offset,
     return nbd_co_request(bs, &req, NBD_CMD_TRIM, 0, offset, bytes, NULL);
 }
 
+/*
+ * The protocol has no resize: an export keeps its size.  A request for
+ * at most that size that need not be exact leaves the export as it is
+ * (the node's length stays the export's), as QEMU's client does.
+ */
+static int coroutine_fn nbd_co_truncate(BlockDriverState *bs, int64_t offset,
+                                        bool exact, PreallocMode prealloc,
+                                        BdrvRequestFlags flags, Error **errp)
+{
+    BDRVNBDState *s = bs->opaque;
+
+    if (exact && offset != (int64_t)s->info.size) {
+        error_setg(errp, "Cannot resize NBD nodes");
+        return -ENOTSUP;
+    }
+    if (offset > (int64_t)s->info.size) {
+        error_setg(errp, "Cannot grow NBD nodes");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int coroutine_fn nbd_co_flush(BlockDriverState *bs)
 {
     BDRVNBDState *s = bs->opaque;
@@ -1184,6 +1206,7 @@ static void nbd_refresh_filename(BlockDriverState *bs)
         .bdrv_co_pwrite_zeroes          = nbd_co_pwrite_zeroes,         \
         .bdrv_co_pdiscard               = nbd_co_pdiscard,              \
         .bdrv_co_flush_to_disk          = nbd_co_flush,                 \
+        .bdrv_co_truncate               = nbd_co_truncate,              \
         .bdrv_co_block_status           = nbd_co_block_status,          \
                                                                         \
         .bdrv_getlength                 = nbd_getlength,                \
