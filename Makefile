@@ -48,11 +48,14 @@ check-unit: all
 	meson test -C $(BUILD) --suite unit --print-errorlogs
 
 IOTEST_FORMATS ?= raw qcow2
+# nbd: the tests that support it run on images exported by our qemu-nbd
+IOTEST_PROTOCOLS ?= file nbd
 
 check-iotests: all
-	cd tests/qemu-iotests && rc=0; for fmt in $(IOTEST_FORMATS); do \
-	    QEMU_BUILD_DIR=$(abspath $(BUILD)) ./check -$$fmt || rc=1; \
-	done; exit $$rc
+	cd tests/qemu-iotests && rc=0; for proto in $(IOTEST_PROTOCOLS); do \
+	    for fmt in $(IOTEST_FORMATS); do \
+	    QEMU_BUILD_DIR=$(abspath $(BUILD)) ./check -$$proto -$$fmt || rc=1; \
+	done; done; exit $$rc
 
 check-sanitizers: $(SANBUILD)/build.ninja
 	$(NINJA) -C $(SANBUILD)
