@@ -22,6 +22,14 @@
 
 /* Requests a client may have in flight before we stop reading */
 #define NBD_MAX_IN_FLIGHT       16
+/*
+ * Payload buffers a client keeps for reuse, and the largest one kept:
+ * a copy sends a steady stream of equally sized reads or writes, and
+ * allocating each one's buffer afresh maps and faults in new memory for
+ * every request (large allocations come straight from mmap)
+ */
+#define NBD_BUF_CACHE_SLOTS     NBD_MAX_IN_FLIGHT
+#define NBD_BUF_CACHE_MAX_SIZE  (2 * 1024 * 1024)
 /* Extents in one BLOCK_STATUS reply */
 #define NBD_MAX_EXTENTS         1024
 /* The one meta context we offer, and the id we give it */
@@ -51,6 +59,10 @@ struct NBDClient {
     bool structured_reply;
     bool base_allocation;
     int in_flight;
+
+    void *buf_cache[NBD_BUF_CACHE_SLOTS];
+    size_t buf_cache_size[NBD_BUF_CACHE_SLOTS];
+    int buf_cache_count;
 };
 
 typedef struct NBDRequest {
@@ -61,6 +73,7 @@ typedef struct NBDRequest {
     uint16_t flags;
     uint16_t type;
     void *data;                 /* WRITE payload / READ buffer */
+    size_t data_size;           /* bytes allocated at @data */
     int error;                  /* positive errno found while receiving */
 } NBDRequest;
 
@@ -613,6 +626,45 @@ static int coroutine_fn nbd_co_negotiate(NBDClient *client)
  * Transmission
  */
 
+/* A payload buffer of at least @len bytes for @req, reused if possible */
+static void nbd_buf_get(NBDClient *client, NBDRequest *req, size_t len)
+{
+    size_t size = MAX(len, 1);
+    int i;
+
+    for (i = 0; i < client->buf_cache_count; i++) {
+        if (client->buf_cache_size[i] >= size) {
+            int last = --client->buf_cache_count;
+
+            req->data = client->buf_cache[i];
+            req->data_size = client->buf_cache_size[i];
+            client->buf_cache[i] = client->buf_cache[last];
+            client->buf_cache_size[i] = client->buf_cache_size[last];
+            return;
+        }
+    }
+    req->data = blk_blockalign(client->exp->blk, size);
+    req->data_size = size;
+}
+
+/* Give @req's buffer back, to the cache or to the allocator */
+static void nbd_buf_put(NBDClient *client, NBDRequest *req)
+{
+    if (!req->data) {
+        return;
+    }
+    if (req->data_size <= NBD_BUF_CACHE_MAX_SIZE &&
+        client->buf_cache_count < NBD_BUF_CACHE_SLOTS) {
+        int n = client->buf_cache_count++;
+
+        client->buf_cache[n] = req->data;
+        client->buf_cache_size[n] = req->data_size;
+    } else {
+        qemu_vfree(req->data);
+    }
+    req->data = NULL;
+}
+
 static int coroutine_fn nbd_co_send_simple(NBDClient *client,
                                            uint64_t cookie, int err,
                                            const void *data, size_t len)
@@ -737,7 +789,7 @@ static int coroutine_fn nbd_co_handle(NBDClient *client, NBDRequest *req)
     }
     switch (req->type) {
     case NBD_CMD_READ:
-        req->data = blk_blockalign(blk, MAX(req->length, 1));
+        nbd_buf_get(client, req, req->length);
         ret = blk_co_pread(blk, req->offset, req->length, req->data, 0);
         if (ret < 0) {
             return ret;
@@ -809,9 +861,7 @@ static void coroutine_fn nbd_co_request_entry(void *opaque)
         nbd_co_send_error(client, req, -ret);
         qemu_co_mutex_unlock(&client->send_lock);
     }
-    if (req->data) {
-        qemu_vfree(req->data);
-    }
+    nbd_buf_put(client, req);
     g_free(req);
     client->in_flight--;
     if (client->main_co) {
@@ -922,9 +972,9 @@ static int coroutine_fn nbd_co_receive_one(NBDClient *client)
     req->error = ret;
     if (req->type == NBD_CMD_WRITE) {
         /* The payload follows whether or not the request is valid */
-        req->data = blk_blockalign(client->exp->blk, MAX(req->length, 1));
+        nbd_buf_get(client, req, req->length);
         if (nbd_co_read(client, req->data, req->length) < 0) {
-            qemu_vfree(req->data);
+            nbd_buf_put(client, req);
             g_free(req);
             return -EIO;
         }
@@ -947,10 +997,14 @@ static void coroutine_fn nbd_co_wait_in_flight(NBDClient *client, int limit)
 static void nbd_client_close_bh(void *opaque)
 {
     NBDClient *client = opaque;
+    int i;
 
     aio_set_fd_handler(qemu_get_aio_context(), client->fd, NULL, NULL,
                        NULL);
     close(client->fd);
+    for (i = 0; i < client->buf_cache_count; i++) {
+        qemu_vfree(client->buf_cache[i]);
+    }
     if (client->close_fn) {
         client->close_fn(client, client->opaque);
     }
