@@ -870,7 +870,7 @@ static void bdrv_report_unused_options(BlockDriverState *bs, QDict *options,
 /* Undo bdrv_open_driver(): close the driver and drop its children */
 static void bdrv_drop_driver(BlockDriverState *bs, bool close)
 {
-    if (close && bs->drv->bdrv_close) {
+    if (close && bs->drv && bs->drv->bdrv_close) {
         bs->drv->bdrv_close(bs);
     }
     while (!QLIST_EMPTY(&bs->children)) {
@@ -1331,16 +1331,8 @@ static void bdrv_close(BlockDriverState *bs)
 {
     if (bs->drv) {
         bdrv_drain_all();
-        if (bs->drv->bdrv_close) {
-            bs->drv->bdrv_close(bs);
-        }
     }
-    while (!QLIST_EMPTY(&bs->children)) {
-        bdrv_unref_child(bs, QLIST_FIRST(&bs->children));
-    }
-    g_free(bs->opaque);
-    bs->opaque = NULL;
-    bs->drv = NULL;
+    bdrv_drop_driver(bs, true);
     qobject_unref(bs->options);
     qobject_unref(bs->explicit_options);
     qobject_unref(bs->full_open_options);
