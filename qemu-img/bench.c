@@ -246,10 +246,7 @@ int img_bench(int argc, char **argv)
             break;
         }
     }
-    if (optind != argc - 1) {
-        img_error_exit("Expecting one image file name");
-    }
-    filename = argv[argc - 1];
+    filename = img_one_filename(argc, argv);
 
     if (!is_write && flush_interval) {
         error_report("--flush-interval is only available in write tests");

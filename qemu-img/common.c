@@ -419,3 +419,11 @@ void img_progress_end(void)
         printf("\n");
     }
 }
+
+const char *img_one_filename(int argc, char **argv)
+{
+    if (optind != argc - 1) {
+        img_error_exit("Expecting one image file name");
+    }
+    return argv[optind];
+}

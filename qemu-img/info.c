@@ -452,10 +452,7 @@ int img_info(int argc, char **argv)
             break;
         }
     }
-    if (optind != argc - 1) {
-        img_error_exit("Expecting one image file name");
-    }
-    filename = argv[optind];
+    filename = img_one_filename(argc, argv);
     if (output && !img_parse_output_format(output, &output_format)) {
         return 1;
     }
@@ -560,10 +557,7 @@ int img_snapshot(int argc, char **argv)
             break;
         }
     }
-    if (optind != argc - 1) {
-        img_error_exit("Expecting one image file name");
-    }
-    filename = argv[optind];
+    filename = img_one_filename(argc, argv);
 
     blk = img_open(image_opts, filename, NULL, flags, false, quiet,
                    force_share);

@@ -197,10 +197,7 @@ int img_map(int argc, char **argv)
             break;
         }
     }
-    if (optind != argc - 1) {
-        img_error_exit("Expecting one image file name");
-    }
-    filename = argv[optind];
+    filename = img_one_filename(argc, argv);
     if (output && !img_parse_output_format(output, &output_format)) {
         return 1;
     }

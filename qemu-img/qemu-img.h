@@ -55,6 +55,8 @@ int img_bench(int argc, char **argv);
  * --help, then exit with status 1.
  */
 void QEMU_NORETURN G_GNUC_PRINTF(1, 2) img_error_exit(const char *fmt, ...);
+/* The one operand left after the options, or exit with QEMU's message */
+const char *img_one_filename(int argc, char **argv);
 void QEMU_NORETURN img_missing_argument(const char *option);
 void QEMU_NORETURN img_unrecognized_option(const char *option);
 /* The usage text (qemu-img.c, which owns the command table); exits 0 */
