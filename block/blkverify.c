@@ -22,6 +22,7 @@
 #include "qemu/option.h"
 #include "qemu/iov.h"
 #include "qemu/buffer-compare.h"
+#include "qemu/buffer-pool.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
 
@@ -35,8 +36,11 @@
 #define BLKVERIFY_MAX_RUNS_SHOWN 16
 /* Bytes of each side shown per differing run */
 #define BLKVERIFY_HEX_BYTES 16
+/* Free private buffers kept for the next requests */
+#define BLKVERIFY_POOL_CACHED (32 * 1024 * 1024)
 
 typedef struct BlkverifyInFlight BlkverifyInFlight;
+typedef QLIST_HEAD(, BlkverifyInFlight) BlkverifyInFlightList;
 
 typedef struct BlkverifyStats {
     uint64_t requests;      /* requests verified */
@@ -51,7 +55,15 @@ typedef struct BDRVBlkverifyState {
     FILE *log;
     char *log_path;
     BlkverifyStats stats;
-    QLIST_HEAD(, BlkverifyInFlight) in_flight;
+    /* The private buffers reads and read-backs are compared in */
+    BufferPool *pool;
+    /*
+     * Requests in flight, readers and modifiers apart: a read only has
+     * to look for overlapping modifiers, which are rare, so the common
+     * case of many concurrent reads scans nothing.
+     */
+    BlkverifyInFlightList reading;
+    BlkverifyInFlightList modifying;
 } BDRVBlkverifyState;
 
 typedef enum BlkverifyOp {
@@ -455,7 +467,8 @@ static int blkverify_open(BlockDriverState *bs, QDict *options, int flags,
     int64_t raw_len, test_len;
     int ret = -EINVAL;
 
-    QLIST_INIT(&s->in_flight);
+    QLIST_INIT(&s->reading);
+    QLIST_INIT(&s->modifying);
     opts = qemu_opts_create(&blkverify_runtime_opts, NULL, 0, &error_abort);
     if (!qemu_opts_absorb_qdict(opts, options, errp) ||
         !blkverify_read_options(opts, &o, errp)) {
@@ -509,6 +522,8 @@ static int blkverify_open(BlockDriverState *bs, QDict *options, int flags,
         goto fail;
     }
     blkverify_apply_options(s, &o);
+    s->pool = buffer_pool_new(qemu_real_host_page_size(),
+                              BLKVERIFY_POOL_CACHED);
     ret = 0;
 fail:
     qemu_opts_del(opts);
@@ -591,6 +606,8 @@ static void blkverify_close(BlockDriverState *bs)
     }
     g_free(s->log_path);
     s->log_path = NULL;
+    buffer_pool_free(s->pool);
+    s->pool = NULL;
 }
 
 static int64_t blkverify_getlength(BlockDriverState *bs)
@@ -657,30 +674,45 @@ static bool blkverify_conflicts(BlkverifyInFlight *a, BlkverifyInFlight *b)
             b->offset < a->offset + a->bytes);
 }
 
+/*
+ * Wait on the first request in @list that conflicts with @self; false if
+ * there is none
+ */
+static bool coroutine_fn
+blkverify_wait_conflict(BlkverifyInFlightList *list,
+                        BlkverifyInFlight *self)
+{
+    BlkverifyInFlight *other;
+
+    QLIST_FOREACH(other, list, next) {
+        if (blkverify_conflicts(self, other)) {
+            qemu_co_queue_wait(&other->waiters);
+            return true;
+        }
+    }
+    return false;
+}
+
 static void coroutine_fn blkverify_serialise_begin(BDRVBlkverifyState *s,
                                                    BlkverifyRequest *r,
                                                    BlkverifyInFlight *self)
 {
-    BlkverifyInFlight *other;
-    bool retry;
-
     *self = (BlkverifyInFlight) {
         .offset = r->offset,
         .bytes = r->bytes,
         .modifies = r->op != BLKVERIFY_READ,
     };
     qemu_co_queue_init(&self->waiters);
-    do {
-        retry = false;
-        QLIST_FOREACH(other, &s->in_flight, next) {
-            if (blkverify_conflicts(self, other)) {
-                qemu_co_queue_wait(&other->waiters);
-                retry = true;
-                break;
-            }
-        }
-    } while (retry);
-    QLIST_INSERT_HEAD(&s->in_flight, self, next);
+    /* Reads never conflict with reads */
+    while (blkverify_wait_conflict(&s->modifying, self) ||
+           (self->modifies && blkverify_wait_conflict(&s->reading, self))) {
+        /* woken: look again from the start */
+    }
+    if (self->modifies) {
+        QLIST_INSERT_HEAD(&s->modifying, self, next);
+    } else {
+        QLIST_INSERT_HEAD(&s->reading, self, next);
+    }
 }
 
 static void blkverify_serialise_end(BlkverifyInFlight *self)
@@ -735,11 +767,11 @@ static void coroutine_fn blkverify_verify_write(BlkverifyRequest *r,
     QEMUIOVector got_qiov;
     int ret;
 
-    want = qemu_try_blockalign(r->bs, r->bytes);
-    got = qemu_try_blockalign(r->bs, r->bytes);
+    want = buffer_pool_get(s->pool, r->bytes);
+    got = buffer_pool_get(s->pool, r->bytes);
     if (!want || !got) {
-        qemu_vfree(want);
-        qemu_vfree(got);
+        buffer_pool_put(s->pool, want, r->bytes);
+        buffer_pool_put(s->pool, got, r->bytes);
         return;
     }
     if (expected) {
@@ -755,8 +787,8 @@ static void coroutine_fn blkverify_verify_write(BlkverifyRequest *r,
     } else {
         blkverify_compare(s, r, want, got, r->bytes);
     }
-    qemu_vfree(want);
-    qemu_vfree(got);
+    buffer_pool_put(s->pool, want, r->bytes);
+    buffer_pool_put(s->pool, got, r->bytes);
 }
 
 /* Run a request that modifies data, verifying it if asked to */
@@ -778,6 +810,44 @@ static int coroutine_fn blkverify_co_modify(BlkverifyRequest *r,
 
 /* I/O callbacks */
 
+/*
+ * The caller's buffer held different data than the test child returned.
+ * That is a mismatch, unless the caller changed its buffer while the read
+ * was running (it may reuse one buffer for concurrent requests; the data
+ * is then undefined, but no corruption).  Re-read the raw copy into a
+ * private buffer (the request is still serialised against writes, so it
+ * sees what the first read saw), compare that, report a difference and
+ * hand the caller the trusted data.
+ */
+static int coroutine_fn blkverify_read_recheck(BlkverifyRequest *r,
+                                               QEMUIOVector *qiov,
+                                               const uint8_t *test_buf)
+{
+    BDRVBlkverifyState *s = r->bs->opaque;
+    QEMUIOVector raw_qiov;
+    uint8_t *raw_buf;
+    int ret;
+
+    raw_buf = buffer_pool_get(s->pool, r->bytes);
+    if (!raw_buf) {
+        return -ENOMEM;
+    }
+    qemu_iovec_init_buf(&raw_qiov, raw_buf, r->bytes);
+    ret = bdrv_co_preadv(r->bs->file, r->offset, r->bytes, &raw_qiov,
+                         r->flags);
+    if (ret == 0) {
+        blkverify_compare(s, r, raw_buf, test_buf, r->bytes);
+        qemu_iovec_from_buf(qiov, 0, raw_buf, r->bytes);
+    }
+    buffer_pool_put(s->pool, raw_buf, r->bytes);
+    return ret;
+}
+
+/*
+ * The raw copy is read straight into the caller's vector and the test
+ * image into a private buffer from the pool; the two are then compared
+ * in place, so a read costs the two reads and one compare, no copy.
+ */
 static int coroutine_fn blkverify_co_preadv(BlockDriverState *bs,
                                             int64_t offset, int64_t bytes,
                                             QEMUIOVector *qiov,
@@ -788,38 +858,30 @@ static int coroutine_fn blkverify_co_preadv(BlockDriverState *bs,
         .bs = bs, .op = BLKVERIFY_READ, .offset = offset, .bytes = bytes,
         .flags = flags,
     };
-    QEMUIOVector raw_qiov, test_qiov;
+    QEMUIOVector test_qiov;
     BlkverifyInFlight self;
-    uint8_t *raw_buf, *test_buf;
+    uint8_t *test_buf;
     int ret, test_ret;
 
-    /*
-     * Both sides read into private buffers: a caller that reuses one
-     * buffer for concurrent requests must not make them look different.
-     */
-    raw_buf = qemu_try_blockalign(bs, bytes);
-    test_buf = qemu_try_blockalign(bs, bytes);
-    if (!raw_buf || !test_buf) {
-        qemu_vfree(raw_buf);
-        qemu_vfree(test_buf);
+    test_buf = buffer_pool_get(s->pool, bytes);
+    if (!test_buf) {
         return -ENOMEM;
     }
-    qemu_iovec_init_buf(&raw_qiov, raw_buf, bytes);
     qemu_iovec_init_buf(&test_qiov, test_buf, bytes);
 
     blkverify_serialise_begin(s, &r, &self);
-    ret = blkverify_co_both(&r, &raw_qiov, &test_qiov, &test_ret);
-    blkverify_serialise_end(&self);
-    if (ret == 0) {
-        /* After a reported failure of the test side there is no data */
-        if (test_ret == 0) {
-            blkverify_compare(s, &r, raw_buf, test_buf, bytes);
+    ret = blkverify_co_both(&r, qiov, &test_qiov, &test_ret);
+    /* After a reported failure of the test side there is no data */
+    if (ret == 0 && test_ret == 0) {
+        if (qemu_iovec_find_diff_buf(qiov, test_buf, bytes) == (size_t)bytes) {
+            s->stats.requests++;
+            s->stats.bytes += bytes;
+        } else {
+            ret = blkverify_read_recheck(&r, qiov, test_buf);
         }
-        /* The trusted data, also after a reported mismatch */
-        qemu_iovec_from_buf(qiov, 0, raw_buf, bytes);
     }
-    qemu_vfree(raw_buf);
-    qemu_vfree(test_buf);
+    blkverify_serialise_end(&self);
+    buffer_pool_put(s->pool, test_buf, bytes);
     return ret;
 }
 

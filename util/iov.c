@@ -6,6 +6,7 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/iov.h"
+#include "qemu/buffer-compare.h"
 
 size_t iov_size(const struct iovec *iov, unsigned int iov_cnt)
 {
@@ -182,4 +183,23 @@ size_t qemu_iovec_memset(QEMUIOVector *qiov, size_t offset,
                          int fillc, size_t bytes)
 {
     return iov_memset(qiov->iov, qiov->niov, offset, fillc, bytes);
+}
+
+size_t qemu_iovec_find_diff_buf(QEMUIOVector *qiov, const void *buf,
+                                size_t bytes)
+{
+    const uint8_t *p = buf;
+    size_t done = 0;
+    int i;
+
+    for (i = 0; i < qiov->niov && done < bytes; i++) {
+        size_t len = MIN(qiov->iov[i].iov_len, bytes - done);
+        size_t diff = buffer_find_diff(qiov->iov[i].iov_base, p + done, len);
+
+        if (diff < len) {
+            return done + diff;
+        }
+        done += len;
+    }
+    return bytes;
 }

@@ -53,4 +53,12 @@ size_t qemu_iovec_from_buf(QEMUIOVector *qiov, size_t offset,
 size_t qemu_iovec_memset(QEMUIOVector *qiov, size_t offset,
                          int fillc, size_t bytes);
 
+/*
+ * Offset of the first byte at which the first @bytes of @qiov differ
+ * from @buf, or @bytes when they are equal (compared in place, at the
+ * speed of buffer_find_diff()).
+ */
+size_t qemu_iovec_find_diff_buf(QEMUIOVector *qiov, const void *buf,
+                                size_t bytes);
+
 #endif /* QEMU_IOV_H */

@@ -105,6 +105,74 @@ static void test_shared_buffer_reads(void)
     free_images(&t);
 }
 
+/* The child of @bs called @name */
+static BlockDriverState *child_named(BlockDriverState *bs, const char *name)
+{
+    BdrvChild *c;
+
+    QLIST_FOREACH(c, &bs->children, next) {
+        if (!strcmp(c->name, name)) {
+            return c->bs;
+        }
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * The raw copy is read straight into the caller's buffer.  A caller that
+ * changes that buffer while the read is running (here: after the raw
+ * side finished, while the test side is held at a blkdebug breakpoint)
+ * sees no mismatch reported (the process would exit), and gets the
+ * trusted data back.
+ */
+static void test_buffer_changed_during_read(void)
+{
+    TestImages t;
+    QDict *opts = qdict_new();
+    BlockBackend *blk;
+    BlockDriverState *test_bs;
+    g_autofree uint8_t *expected = g_malloc(REQ_SIZE);
+    uint8_t *buf;
+    QEMUIOVector qiov;
+    int pending = 1;
+    int fd;
+
+    make_images(&t);
+    fd = open(t.raw, O_RDONLY);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, expected, REQ_SIZE, 5 * REQ_SIZE), ==,
+                    REQ_SIZE);
+    close(fd);
+
+    qdict_put_str(opts, "driver", "blkverify");
+    qdict_put_str(opts, "raw.filename", t.raw);
+    qdict_put_str(opts, "test.driver", "raw");
+    qdict_put_str(opts, "test.file.driver", "blkdebug");
+    qdict_put_str(opts, "test.file.image.filename", t.test);
+    blk = blk_new_open(NULL, NULL, opts, BDRV_O_RDWR, &error_abort);
+    test_bs = child_named(blk_bs(blk), "test");
+    g_assert_cmpint(bdrv_debug_breakpoint(test_bs, "read_aio", "t"), ==, 0);
+
+    buf = blk_blockalign(blk, REQ_SIZE);
+    memset(buf, 0xff, REQ_SIZE);
+    qemu_iovec_init_buf(&qiov, buf, REQ_SIZE);
+    blk_aio_preadv(blk, 5 * REQ_SIZE, &qiov, 0, count_done, &pending);
+    while (!bdrv_debug_is_suspended(test_bs, "t") ||
+           memcmp(buf, expected, REQ_SIZE)) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+    memset(buf, 0xee, REQ_SIZE);
+    g_assert_cmpint(bdrv_debug_resume(test_bs, "t"), ==, 0);
+    while (pending) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+    g_assert_true(memcmp(buf, expected, REQ_SIZE) == 0);
+
+    qemu_vfree(buf);
+    blk_unref(blk);
+    free_images(&t);
+}
+
 /*
  * Writes reach both images in the same order: concurrent overlapping
  * writes included, which blkverify serialises so that both children apply
@@ -237,6 +305,8 @@ int main(int argc, char **argv)
     bdrv_init();
     g_test_add_func("/blkverify/shared-buffer-reads",
                     test_shared_buffer_reads);
+    g_test_add_func("/blkverify/buffer-changed-during-read",
+                    test_buffer_changed_during_read);
     g_test_add_func("/blkverify/mirrored-writes", test_mirrored_writes);
     g_test_add_func("/blkverify/flags-masked-by-both",
                     test_flags_masked_by_both);

@@ -149,6 +149,31 @@ static void test_qiov_slice_concat(void)
     qemu_iovec_destroy(&src);
 }
 
+/* A difference found in every element of a vector, at every place */
+static void test_qiov_find_diff_buf(void)
+{
+    uint8_t a[300], b[300];
+    QEMUIOVector qiov;
+    size_t pos;
+
+    memset(a, 0x5a, sizeof(a));
+    memcpy(b, a, sizeof(b));
+    qemu_iovec_init(&qiov, 3);
+    qemu_iovec_add(&qiov, a, 1);
+    qemu_iovec_add(&qiov, a + 1, 150);
+    qemu_iovec_add(&qiov, a + 151, 149);
+    g_assert_cmpuint(qemu_iovec_find_diff_buf(&qiov, b, 300), ==, 300);
+    g_assert_cmpuint(qemu_iovec_find_diff_buf(&qiov, b, 0), ==, 0);
+    for (pos = 0; pos < sizeof(b); pos++) {
+        b[pos] ^= 1;
+        g_assert_cmpuint(qemu_iovec_find_diff_buf(&qiov, b, 300), ==, pos);
+        /* A shorter compare stops before the difference */
+        g_assert_cmpuint(qemu_iovec_find_diff_buf(&qiov, b, pos), ==, pos);
+        b[pos] ^= 1;
+    }
+    qemu_iovec_destroy(&qiov);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -157,6 +182,7 @@ int main(int argc, char **argv)
     g_test_add_func("/iov/qiov-add-grow", test_qiov_add_grow);
     g_test_add_func("/iov/qiov-buf", test_qiov_buf);
     g_test_add_func("/iov/qiov-slice-concat", test_qiov_slice_concat);
+    g_test_add_func("/iov/qiov-find-diff-buf", test_qiov_find_diff_buf);
 
     return g_test_run();
 }
