@@ -38,7 +38,17 @@ struct BlockAIOCB {
     BdrvRequestFlags flags;
     int (*fn)(BlockAIOCB *acb);
     int ret;
+    BlockAIOCB *next_free;      /* in aiocb_free, once completed */
 };
+
+/*
+ * Completed AIOCBs kept for the next requests, so that a stream of
+ * asynchronous requests allocates nothing.  Requests are submitted and
+ * completed in the event loop thread.
+ */
+#define AIOCB_FREE_MAX 256
+static __thread BlockAIOCB *aiocb_free;
+static __thread unsigned n_aiocb_free;
 
 static BlockBackend *blk_new_for(BlockDriverState *bs)
 {
@@ -323,7 +333,13 @@ static void blk_aio_complete_bh(void *opaque)
     acb->cb(acb->opaque, acb->ret);
     blk->in_flight--;
     blk_unref(blk);
-    g_free(acb);
+    if (n_aiocb_free < AIOCB_FREE_MAX) {
+        acb->next_free = aiocb_free;
+        aiocb_free = acb;
+        n_aiocb_free++;
+    } else {
+        g_free(acb);
+    }
 }
 
 static void coroutine_fn blk_aio_entry(void *opaque)
@@ -342,8 +358,14 @@ static BlockAIOCB *blk_aio_start(BlockBackend *blk, int64_t offset,
                                  int (*fn)(BlockAIOCB *acb),
                                  BlockCompletionFunc *cb, void *opaque)
 {
-    BlockAIOCB *acb = g_new0(BlockAIOCB, 1);
+    BlockAIOCB *acb = aiocb_free;
 
+    if (acb) {
+        aiocb_free = acb->next_free;
+        n_aiocb_free--;
+    } else {
+        acb = g_new(BlockAIOCB, 1);
+    }
     *acb = (BlockAIOCB) {
         .blk = blk,
         .cb = cb,

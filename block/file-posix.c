@@ -967,12 +967,17 @@ static ssize_t raw_rw_vector(int fd, bool is_write, bool odirect,
                              const struct iovec *iov, int niov,
                              int64_t offset, size_t bytes)
 {
-    g_autofree struct iovec *cur_base = g_new(struct iovec, niov);
-    struct iovec *cur = cur_base;
+    /* A copy of the vector to advance; small ones live on the stack */
+    struct iovec small[8];
+    g_autofree struct iovec *heap = NULL;
+    struct iovec *cur = small;
     int cnt = niov;
     size_t done = 0;
 
-    memcpy(cur_base, iov, niov * sizeof(*iov));
+    if ((size_t)niov > G_N_ELEMENTS(small)) {
+        cur = heap = g_new(struct iovec, niov);
+    }
+    memcpy(cur, iov, niov * sizeof(*iov));
     while (done < bytes) {
         ssize_t n;
 

@@ -35,7 +35,7 @@ struct QEMUBH {
     AioContext *ctx;
     QEMUBHFunc *cb;
     void *opaque;
-    /* Freed right before its callback runs */
+    /* Recycled right before its callback runs */
     bool oneshot;
     /* ctx->lock protects both fields below */
     bool scheduled;
@@ -58,6 +58,13 @@ struct AioContext {
     GMutex lock;
     QTAILQ_HEAD(, QEMUBH) bh_queue;
     GPtrArray *scheduled_cos;
+    /*
+     * One-shot BHs that have run, kept for the next ones (also under
+     * lock): an asynchronous request completes through one, so this
+     * keeps the steady state free of allocations
+     */
+    QTAILQ_HEAD(, QEMUBH) free_oneshots;
+    unsigned n_free_oneshots;
 
     /* Wakes ppoll(); written only when the poller may be sleeping */
     int event_fd;
@@ -87,6 +94,7 @@ static gpointer aio_context_new(gpointer unused)
 
     g_mutex_init(&ctx->lock);
     QTAILQ_INIT(&ctx->bh_queue);
+    QTAILQ_INIT(&ctx->free_oneshots);
     ctx->scheduled_cos = g_ptr_array_new();
     QLIST_INIT(&ctx->handlers);
     QTAILQ_INIT(&ctx->timers);
@@ -254,12 +262,31 @@ void qemu_bh_delete(QEMUBH *bh)
     g_free(bh);
 }
 
+/* Free one-shot BHs an AioContext keeps at most */
+#define AIO_FREE_ONESHOTS_MAX 1024
+
 void aio_bh_schedule_oneshot(AioContext *ctx, QEMUBHFunc *cb, void *opaque)
 {
-    QEMUBH *bh = aio_bh_new(ctx, cb, opaque);
+    QEMUBH *bh;
 
-    bh->oneshot = true;
-    qemu_bh_schedule(bh);
+    g_mutex_lock(&ctx->lock);
+    bh = QTAILQ_FIRST(&ctx->free_oneshots);
+    if (bh) {
+        QTAILQ_REMOVE(&ctx->free_oneshots, bh, next);
+        ctx->n_free_oneshots--;
+    } else {
+        bh = g_new(QEMUBH, 1);
+    }
+    *bh = (QEMUBH) {
+        .ctx = ctx,
+        .cb = cb,
+        .opaque = opaque,
+        .oneshot = true,
+        .scheduled = true,
+    };
+    QTAILQ_INSERT_TAIL(&ctx->bh_queue, bh, next);
+    g_mutex_unlock(&ctx->lock);
+    aio_kick(ctx);
 }
 
 static bool aio_bh_pending(AioContext *ctx)
@@ -295,17 +322,23 @@ static bool aio_bh_dispatch(AioContext *ctx)
 
         g_mutex_lock(&ctx->lock);
         bh = QTAILQ_FIRST(&ctx->bh_queue);
-        if (bh) {
-            QTAILQ_REMOVE(&ctx->bh_queue, bh, next);
-            bh->scheduled = false;
-        }
-        g_mutex_unlock(&ctx->lock);
         if (!bh) {
+            g_mutex_unlock(&ctx->lock);
             break;
         }
+        QTAILQ_REMOVE(&ctx->bh_queue, bh, next);
+        bh->scheduled = false;
         cb = bh->cb;
         opaque = bh->opaque;
         if (bh->oneshot) {
+            if (ctx->n_free_oneshots < AIO_FREE_ONESHOTS_MAX) {
+                QTAILQ_INSERT_HEAD(&ctx->free_oneshots, bh, next);
+                ctx->n_free_oneshots++;
+                bh = NULL;
+            }
+        }
+        g_mutex_unlock(&ctx->lock);
+        if (bh && bh->oneshot) {
             g_free(bh);
         }
         cb(opaque);
