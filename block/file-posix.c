@@ -600,7 +600,7 @@ static int raw_open_common(BlockDriverState *bs, QDict *options, int flags,
     }
 
     filename = qemu_opt_get(opts, FILE_OPT_FILENAME);
-    if (!filename) {
+    if (!filename || !filename[0]) {
         /* Nothing to unlink for BDRV_O_TEMPORARY either */
         error_setg(errp, "The '%s' block driver requires a file name",
                    bs->drv->format_name);
