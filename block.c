@@ -1699,6 +1699,17 @@ int coroutine_fn bdrv_co_create_file(const char *filename, QemuOpts *opts,
     return bdrv_co_create(drv, filename, opts, errp);
 }
 
+BlockMeasureInfo *bdrv_measure(BlockDriver *drv, QemuOpts *opts,
+                               BlockDriverState *in_bs, Error **errp)
+{
+    if (!drv->bdrv_measure) {
+        error_setg(errp, "Block driver '%s' does not support size "
+                   "measurement", drv->format_name);
+        return NULL;
+    }
+    return drv->bdrv_measure(opts, in_bs, errp);
+}
+
 /* Debugging hooks: forwarded down the graph to whoever implements them */
 
 void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent event)
