@@ -947,8 +947,8 @@ static BlockDriverState *bdrv_open_reference(const char *filename,
     qobject_unref(options);
     bs = bdrv_find_node(reference);
     if (!bs) {
-        error_setg(errp, "Cannot find device=\'\' nor node-name=\'%s\'",
-                   reference);
+        error_setg(errp, "Cannot find device=\'%s\' nor node-name=\'%s\'",
+                   reference, reference);
         return NULL;
     }
     bdrv_ref(bs);
@@ -1697,6 +1697,17 @@ int coroutine_fn bdrv_co_create_file(const char *filename, QemuOpts *opts,
         return -ENOENT;
     }
     return bdrv_co_create(drv, filename, opts, errp);
+}
+
+BlockMeasureInfo *bdrv_measure(BlockDriver *drv, QemuOpts *opts,
+                               BlockDriverState *in_bs, Error **errp)
+{
+    if (!drv->bdrv_measure) {
+        error_setg(errp, "Block driver '%s' does not support size "
+                   "measurement", drv->format_name);
+        return NULL;
+    }
+    return drv->bdrv_measure(opts, in_bs, errp);
 }
 
 /* Debugging hooks: forwarded down the graph to whoever implements them */

@@ -3292,6 +3292,7 @@ static BlockDriver bdrv_qcow2 = {
 
     .create_opts                = &qcow2_create_opts,
     .bdrv_co_create_opts        = qcow2_co_create_opts,
+    .bdrv_measure               = qcow2_measure,
 
     .supported_write_flags      = BDRV_REQ_FUA,
     .supported_zero_flags       = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,

@@ -449,6 +449,10 @@ int qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,
 int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
                                   int64_t offset, int64_t size);
 
+/* qcow2-measure.c: BlockDriver.bdrv_measure */
+BlockMeasureInfo *qcow2_measure(QemuOpts *opts, BlockDriverState *in_bs,
+                                Error **errp);
+
 /* qcow2.c */
 /*
  * Open, close and reopen run these in a coroutine; the synchronous

@@ -390,6 +390,31 @@ static int coroutine_fn raw_co_create_opts(BlockDriver *drv,
     return bdrv_co_create_file(filename, opts, errp);
 }
 
+/* Every byte of a raw image is in the file, written or not */
+static BlockMeasureInfo *raw_measure(QemuOpts *opts, BlockDriverState *in_bs,
+                                     Error **errp)
+{
+    BlockMeasureInfo *info;
+    int64_t len;
+    uint64_t size;
+
+    if (in_bs) {
+        len = bdrv_getlength(in_bs);
+        if (len < 0) {
+            error_setg_errno(errp, -len, "Unable to get image size");
+            return NULL;
+        }
+        size = len;
+    } else {
+        size = ROUND_UP(qemu_opt_get_size_del(opts, BLOCK_OPT_SIZE, 0),
+                        BDRV_SECTOR_SIZE);
+    }
+    info = g_new0(BlockMeasureInfo, 1);
+    info->required = size;
+    info->fully_allocated = size;
+    return info;
+}
+
 static BlockDriver bdrv_raw = {
     .format_name            = "raw",
     .instance_size          = sizeof(BDRVRawState),
@@ -415,6 +440,7 @@ static BlockDriver bdrv_raw = {
 
     .create_opts            = &raw_create_opts,
     .bdrv_co_create_opts    = raw_co_create_opts,
+    .bdrv_measure           = raw_measure,
 };
 
 static void bdrv_raw_init(void)

@@ -53,14 +53,19 @@ static const ImgCmd img_cmds[] = {
     { "create", img_create,
       "create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
       "[-o options] filename [size]" },
-    { "dd", NULL, NULL },
+    { "dd", img_dd,
+      "dd [--image-opts] [-U] [-f fmt] [-O output_fmt] [bs=block_size] "
+      "[count=blocks] [skip=blocks] if=input of=output" },
     { "info", img_info,
       "info [--image-opts] [-f fmt] [--output=ofmt] [--backing-chain] [-U] "
       "filename" },
     { "map", img_map,
       "map [--image-opts] [-f fmt] [--start-offset=offset] "
       "[--max-length=len] [--output=ofmt] [-U] filename" },
-    { "measure", NULL, NULL },
+    { "measure", img_measure,
+      "measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | "
+      "[--object objectdef] [--image-opts] [-f fmt] [-l snapshot_param] "
+      "filename]" },
     { "snapshot", img_snapshot,
       "snapshot [--image-opts] [-U] [-q] "
       "[-l | -a snapshot | -c snapshot | -d snapshot] filename" },

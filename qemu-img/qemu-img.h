@@ -49,6 +49,8 @@ int img_map(int argc, char **argv);
 int img_convert(int argc, char **argv);
 int img_resize(int argc, char **argv);
 int img_bench(int argc, char **argv);
+int img_dd(int argc, char **argv);
+int img_measure(int argc, char **argv);
 
 /*
  * Command line errors: print "qemu-img: <message>" and the hint to use

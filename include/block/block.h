@@ -137,6 +137,19 @@ typedef struct QEMUSnapshotInfo {
     uint64_t icount;        /* record/replay step, -1ULL if none */
 } QEMUSnapshotInfo;
 
+/*
+ * What a new image would take on disk (qemu-img measure): the file size
+ * right after converting the data into it, and once every guest cluster
+ * is written.  @bitmaps (when @has_bitmaps) is the extra room needed to
+ * copy the source's persistent dirty bitmaps as well.
+ */
+typedef struct BlockMeasureInfo {
+    uint64_t required;
+    uint64_t fully_allocated;
+    bool has_bitmaps;
+    uint64_t bitmaps;
+} BlockMeasureInfo;
+
 typedef enum BdrvCheckMode {
     BDRV_FIX_LEAKS = 1,
     BDRV_FIX_ERRORS = 2,
@@ -265,6 +278,15 @@ int co_wrapper bdrv_create(BlockDriver *drv, const char *filename,
                            QemuOpts *opts, Error **errp);
 int coroutine_fn bdrv_co_create_file(const char *filename, QemuOpts *opts,
                                      Error **errp);
+
+/*
+ * Sizes of a new image of format @drv made with the creation options
+ * @opts: empty, of the size in @opts, or converted from @in_bs (then
+ * @opts has no size).  Returns a BlockMeasureInfo for the caller to
+ * g_free, or NULL with errp set (also when @drv cannot measure).
+ */
+BlockMeasureInfo *bdrv_measure(BlockDriver *drv, QemuOpts *opts,
+                               BlockDriverState *in_bs, Error **errp);
 
 /* Requests */
 int coroutine_fn bdrv_co_preadv(BdrvChild *child, int64_t offset,

@@ -231,6 +231,18 @@ struct BlockDriver {
     int coroutine_fn_ptr (*bdrv_co_create_opts)(BlockDriver *drv,
                                             const char *filename,
                                             QemuOpts *opts, Error **errp);
+    /*
+     * qemu-img measure: the sizes of a new image made with the creation
+     * options @opts, empty (@in_bs NULL, the size is in @opts) or
+     * holding the data of @in_bs (any format, opened read-only; its
+     * length is the size).  The driver takes its options out of @opts
+     * and reports bad values with errp as its create would.  Runs outside
+     * a coroutine; may query @in_bs (length, block status).  Returns a
+     * g_new0'd BlockMeasureInfo, or NULL with errp set.
+     */
+    BlockMeasureInfo *(*bdrv_measure)(QemuOpts *opts,
+                                      BlockDriverState *in_bs,
+                                      Error **errp);
 
     /* Debugging (blkdebug) */
     void (*bdrv_debug_event)(BlockDriverState *bs, BlkdebugEvent event);
