@@ -8,7 +8,8 @@ FUZZ_RUNS ?=
 FUZZ_SEED ?= 1
 NINJA ?= ninja
 
-.PHONY: all deps check check-unit check-iotests check-sanitizers \
+.PHONY: all deps check check-unit check-iotests check-iotests-aio \
+        check-sanitizers \
         check-coroutines check-layers demo demo-guest bench fuzz clean \
         distclean
 
@@ -37,8 +38,8 @@ deps:
 # clang build that checks the coroutine markers, and the include rules.
 check: deps
 	$(MAKE) all
-	$(MAKE) -k check-layers check-unit check-iotests check-sanitizers \
-	    check-coroutines
+	$(MAKE) -k check-layers check-unit check-iotests check-iotests-aio \
+	    check-sanitizers check-coroutines
 
 # The include rules of docs/devel/layout.rst
 check-layers:
@@ -55,6 +56,19 @@ check-iotests: all
 	cd tests/qemu-iotests && rc=0; for proto in $(IOTEST_PROTOCOLS); do \
 	    for fmt in $(IOTEST_FORMATS); do \
 	    QEMU_BUILD_DIR=$(abspath $(BUILD)) ./check -$$proto -$$fmt || rc=1; \
+	done; done; exit $$rc
+
+# The file-protocol suite again with O_DIRECT (cache=none) through the
+# kernel AIO backends: Linux AIO and io_uring (aio=threads with O_DIRECT
+# is the path both fall back to for buffers they cannot take)
+IOTEST_AIO_MODES ?= native:none io_uring:none
+
+check-iotests-aio: all
+	cd tests/qemu-iotests && rc=0; for mode in $(IOTEST_AIO_MODES); do \
+	    for fmt in $(IOTEST_FORMATS); do \
+	    AIOMODE=$${mode%%:*} CACHEMODE=$${mode#*:} \
+	    QEMU_BUILD_DIR=$(abspath $(BUILD)) ./check -x slow -file -$$fmt || \
+	    rc=1; \
 	done; done; exit $$rc
 
 check-sanitizers: $(SANBUILD)/build.ninja

@@ -27,6 +27,8 @@
 
 /* Largest alignment the O_DIRECT probe tries */
 #define FILE_MAX_BLOCKSIZE 4096
+/* Largest O_DIRECT alignment taken from the kernel's statx() answer */
+#define FILE_MAX_DIO_ALIGN (64 * KiB)
 
 /*
  * Image locking, interoperable with QEMU: an open file description holds
@@ -409,10 +411,38 @@ static bool raw_is_io_aligned(int fd, void *buf, size_t len)
 }
 
 /*
+ * The O_DIRECT alignments the kernel reports for @fd (statx() with
+ * STATX_DIOALIGN, Linux 6.1 on): false where it does not know them.
+ */
+static bool raw_statx_dio_align(int fd, uint32_t *req_align,
+                                size_t *mem_align)
+{
+#ifdef STATX_DIOALIGN
+    struct statx stx;
+
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) < 0 ||
+        !(stx.stx_mask & STATX_DIOALIGN) ||
+        !is_power_of_2(stx.stx_dio_offset_align) ||
+        !is_power_of_2(stx.stx_dio_mem_align) ||
+        stx.stx_dio_offset_align > FILE_MAX_DIO_ALIGN ||
+        stx.stx_dio_mem_align > FILE_MAX_DIO_ALIGN) {
+        return false;
+    }
+    *req_align = stx.stx_dio_offset_align;
+    *mem_align = stx.stx_dio_mem_align;
+    return true;
+#else
+    return false;
+#endif
+}
+
+/*
  * Find the request and buffer alignment O_DIRECT needs on @fd: ask the
- * device (BLKSSZGET), otherwise try reads of growing alignment.  A read
- * that succeeds at alignment 1 proves nothing (an empty file or a hole
- * may succeed regardless), so that result falls back to a safe value.
+ * kernel (statx) or the device (BLKSSZGET), otherwise try reads of
+ * growing alignment.  A read that succeeds at alignment 1 proves nothing
+ * (an empty file, or a hole at offset 0 after a discard, may succeed
+ * regardless), so that result falls back to a safe value; the kernel's
+ * answer does not depend on what the file holds.
  */
 static void raw_probe_alignment(int fd, bool needs_alignment,
                                 uint32_t *request_alignment,
@@ -429,6 +459,12 @@ static void raw_probe_alignment(int fd, bool needs_alignment,
     if (!needs_alignment) {
         *request_alignment = 1;
         *buf_align = 1;
+        return;
+    }
+
+    if (raw_statx_dio_align(fd, &req_align, &mem_align)) {
+        *request_alignment = req_align;
+        *buf_align = mem_align;
         return;
     }
 
