@@ -2119,6 +2119,41 @@ static int coroutine_fn qcow2_co_flush_to_os(BlockDriverState *bs)
     return ret;
 }
 
+/*
+ * Whether the image looks preallocated: clearly more clusters in use
+ * (refcount > 0) than the file has allocated.  1 if so, 0 if not,
+ * -errno when the file cannot tell.
+ */
+static int coroutine_fn qcow2_detect_metadata_preallocation(
+    BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t file_len, allocated, real_clusters, threshold;
+    int64_t i, nb_clusters, in_use = 0;
+
+    file_len = bdrv_getlength(bs->file->bs);
+    if (file_len < 0) {
+        return file_len;
+    }
+    allocated = bdrv_get_allocated_file_size(bs->file->bs);
+    if (allocated < 0) {
+        return allocated;
+    }
+    real_clusters = allocated / s->cluster_size;
+    threshold = MAX(real_clusters * 10 / 9, real_clusters + 2);
+    nb_clusters = size_to_clusters(s, file_len);
+    for (i = 0; i < nb_clusters && in_use < threshold; i++) {
+        uint64_t refcount;
+        int ret = qcow2_get_refcount(bs, i, &refcount);
+
+        if (ret < 0) {
+            return ret;
+        }
+        in_use += refcount != 0;
+    }
+    return in_use >= threshold;
+}
+
 static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
                                               bool want_zero,
                                               int64_t offset, int64_t bytes,
@@ -2135,6 +2170,11 @@ static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
         return -ENOMEDIUM;
     }
     qemu_co_mutex_lock(&s->lock);
+    if (!s->metadata_preallocation_checked) {
+        ret = qcow2_detect_metadata_preallocation(bs);
+        s->metadata_preallocation = ret == 1;
+        s->metadata_preallocation_checked = true;
+    }
     ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type);
     qemu_co_mutex_unlock(&s->lock);
     if (ret < 0) {
@@ -2152,6 +2192,11 @@ static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
         status |= BDRV_BLOCK_ZERO;
     } else if (type != QCOW2_CLUSTER_UNALLOCATED) {
         status |= BDRV_BLOCK_DATA;
+    }
+    if (s->metadata_preallocation && (status & BDRV_BLOCK_DATA) &&
+        (status & BDRV_BLOCK_OFFSET_VALID)) {
+        /* The holes of the file read as zeroes: let the core ask it */
+        status |= BDRV_BLOCK_RECURSE;
     }
     return status;
 }

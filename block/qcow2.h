@@ -285,6 +285,14 @@ typedef struct BDRVQcow2State {
     bool use_lazy_refcounts;
     bool signaled_corruption;
     bool corrupt_stop;              /* fatal corruption: refuse all I/O */
+    /*
+     * More clusters in use than the file really holds (metadata
+     * preallocation or a sparse copy): block status then asks the file
+     * which parts of a data cluster are holes.  Decided once, at the
+     * first block status query.
+     */
+    bool metadata_preallocation_checked;
+    bool metadata_preallocation;
     bool discard_passthrough[QCOW2_DISCARD_MAX];
     unsigned int cache_clean_interval;      /* seconds, 0: never */
     int overlap_check;              /* QCow2MetadataOverlap bits */
