@@ -620,6 +620,15 @@ int coroutine_fn qcow2_cluster_zeroize(BlockDriverState *bs,
     assert(QEMU_IS_ALIGNED(offset, s->cluster_size));
     assert(QEMU_IS_ALIGNED(end, s->cluster_size) || end >= s->size);
     if (s->qcow_version < 3) {
+        /*
+         * v2 has no zero flag.  Without a backing file an unallocated
+         * cluster reads as zeroes, so discarding is zeroing; with one it
+         * would expose the backing file's data.
+         */
+        if (!bs->backing) {
+            return qcow2_cluster_discard(bs, offset, bytes,
+                                         QCOW2_DISCARD_REQUEST, false);
+        }
         return -ENOTSUP;
     }
     nb_clusters = size_to_clusters(s, bytes);

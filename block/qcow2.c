@@ -2043,7 +2043,8 @@ static int coroutine_fn qcow2_co_pwrite_zeroes(BlockDriverState *bs,
     if (s->corrupt_stop) {
         return -ENOMEDIUM;
     }
-    if (s->qcow_version < 3) {
+    if (s->qcow_version < 3 && bs->backing) {
+        /* No zero flag, and unallocated would read the backing file */
         return -ENOTSUP;
     }
     if (offset + bytes == (int64_t)s->size) {
@@ -2089,6 +2090,13 @@ static int coroutine_fn qcow2_co_pdiscard(BlockDriverState *bs,
 
     if (s->corrupt_stop) {
         return -ENOMEDIUM;
+    }
+    if (s->qcow_version < 3 && bs->backing) {
+        /*
+         * Without the zero flag a discarded cluster would show the
+         * backing file's data instead of the guest's: ignore the request
+         */
+        return -ENOTSUP;
     }
     if (!QEMU_IS_ALIGNED(offset | bytes, s->cluster_size)) {
         if (!QEMU_IS_ALIGNED(offset, s->cluster_size) ||
