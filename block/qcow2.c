@@ -2392,6 +2392,62 @@ static int coroutine_fn qcow2_prealloc_data_area(BlockDriverState *bs,
 }
 
 /*
+ * Write zeroes over the grown part of the old last cluster, from
+ * @old_size to the end of that cluster (or @new_size).  An unallocated
+ * cluster gets allocated with the guest data before @old_size copied in.
+ * Called and returns with s->lock held.
+ */
+static int coroutine_fn qcow2_zero_grown_head(BlockDriverState *bs,
+                                              uint64_t old_size,
+                                              uint64_t new_size,
+                                              Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t end = MIN(ROUND_UP(old_size, s->cluster_size), new_size);
+    g_autofree uint8_t *buf = NULL;
+    QEMUIOVector qiov;
+    int ret;
+
+    if (end <= old_size) {
+        return 0;
+    }
+    buf = g_malloc0(end - old_size);
+    qemu_iovec_init_buf(&qiov, buf, end - old_size);
+    qemu_co_mutex_unlock(&s->lock);
+    ret = qcow2_co_pwritev_part(bs, old_size, end - old_size, &qiov, 0, 0);
+    qemu_co_mutex_lock(&s->lock);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to zero out the new area");
+    }
+    return ret;
+}
+
+/*
+ * Make the grown guest range [old_size, new_size) read as zeroes rather
+ * than as the backing file's data: zero clusters where whole clusters
+ * are new, zeroes written for the rest of the old last cluster.  Called
+ * and returns with s->lock held.
+ */
+static int coroutine_fn qcow2_zero_grown_range(BlockDriverState *bs,
+                                               uint64_t old_size,
+                                               uint64_t new_size,
+                                               Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t zero_start = ROUND_UP(old_size, s->cluster_size);
+    int ret;
+
+    if (new_size > zero_start) {
+        ret = qcow2_cluster_zeroize(bs, zero_start, new_size - zero_start, 0);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to zero out new clusters");
+            return ret;
+        }
+    }
+    return qcow2_zero_grown_head(bs, old_size, new_size, errp);
+}
+
+/*
  * Cut the file after its last used cluster (shrinking).  Failing to do
  * so only wastes space: it is a warning, as in QEMU.
  */
@@ -2436,6 +2492,8 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
     BDRVQcow2State *s = bs->opaque;
     uint64_t old_size = s->size;
     int64_t new_l1_size;
+    uint64_t grow_start = old_size;    /* the grown part not filled yet */
+    bool zero_grown = false;
     int ret;
 
     if (prealloc != PREALLOC_MODE_OFF && prealloc != PREALLOC_MODE_METADATA &&
@@ -2492,6 +2550,23 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
             goto out;
         }
     } else {
+        /*
+         * Where the backing file is longer than the image, an unallocated
+         * grown range would read its data: it must read as zeroes.
+         * (Opened without its backing file, consistency is the user's
+         * business, as in QEMU.)
+         */
+        if ((uint64_t)offset > old_size && bs->backing) {
+            int64_t backing_len = bdrv_getlength(bs->backing->bs);
+
+            if (backing_len < 0) {
+                error_setg_errno(errp, -backing_len,
+                                 "Could not get backing file size");
+                ret = backing_len;
+                goto out;
+            }
+            zero_grown = (uint64_t)backing_len > old_size;
+        }
         new_l1_size = size_to_l1(s, offset);
         if (new_l1_size > INT_MAX) {
             error_setg(errp, "Image is too big");
@@ -2503,21 +2578,38 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
             error_setg_errno(errp, -ret, "Failed to grow the L1 table");
             goto out;
         }
-        if (prealloc == PREALLOC_MODE_FALLOC ||
-            prealloc == PREALLOC_MODE_FULL) {
-            ret = qcow2_prealloc_data_area(bs, old_size, offset, prealloc,
+        if (prealloc != PREALLOC_MODE_OFF &&
+            offset_into_cluster(s, old_size)) {
+            /*
+             * Preallocating the old last cluster would lose the guest
+             * data it holds (or its backing file shows) before old_size:
+             * a write allocates it with that data copied in first.
+             */
+            ret = qcow2_zero_grown_head(bs, old_size, offset, errp);
+            if (ret < 0) {
+                goto out;
+            }
+            grow_start = MIN(ROUND_UP(old_size, s->cluster_size),
+                             (uint64_t)offset);
+        }
+        if (grow_start < (uint64_t)offset &&
+            (prealloc == PREALLOC_MODE_FALLOC ||
+             prealloc == PREALLOC_MODE_FULL)) {
+            ret = qcow2_prealloc_data_area(bs, grow_start, offset, prealloc,
                                            errp);
             if (ret != -ENOTSUP) {
                 if (ret < 0) {
                     goto out;
                 }
+                /* A data area past the old end of the file reads as zeroes */
+                zero_grown = false;
                 goto done_prealloc;
             }
         }
-        if (prealloc != PREALLOC_MODE_OFF) {
+        if (grow_start < (uint64_t)offset && prealloc != PREALLOC_MODE_OFF) {
             uint64_t end = 0;
 
-            ret = qcow2_preallocate_metadata(bs, old_size, offset, &end);
+            ret = qcow2_preallocate_metadata(bs, grow_start, offset, &end);
             if (ret >= 0) {
                 ret = qcow2_write_caches(bs);
             }
@@ -2538,6 +2630,12 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
     }
 
 done_prealloc:
+    if (zero_grown) {
+        ret = qcow2_zero_grown_range(bs, grow_start, offset, errp);
+        if (ret < 0) {
+            goto out;
+        }
+    }
     ret = qcow2_write_caches(bs);
     if (ret >= 0) {
         ret = bdrv_co_flush(bs->file->bs);
