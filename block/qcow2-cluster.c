@@ -773,9 +773,10 @@ int coroutine_fn qcow2_preallocate_metadata(BlockDriverState *bs,
 }
 
 /*
- * Point the L2 entries of @nb_clusters unallocated guest clusters from
- * @guest_offset at the contiguous host clusters from @host_offset, whose
- * refcounts the caller already set.
+ * Point the L2 entries of @nb_clusters guest clusters from @guest_offset
+ * at the contiguous host clusters from @host_offset, whose refcounts the
+ * caller already set.  Clusters the entries had are freed (the caller
+ * copied what they held).
  */
 int coroutine_fn qcow2_link_data_area(BlockDriverState *bs,
                                       uint64_t guest_offset,
@@ -803,8 +804,12 @@ int coroutine_fn qcow2_link_data_area(BlockDriverState *bs,
         }
         n = MIN(nb_clusters, (uint64_t)(s->l2_size - l2_index));
         for (i = 0; i < n; i++) {
+            uint64_t old = GUINT64_FROM_BE(l2[l2_index + i]);
+
             l2[l2_index + i] = GUINT64_TO_BE(
                 (host_offset + (i << s->cluster_bits)) | QCOW_OFLAG_COPIED);
+            /* A cluster whose data the caller copied: it is replaced */
+            qcow2_free_any_cluster(bs, old, QCOW2_DISCARD_NEVER);
         }
         qcow2_cache_entry_mark_dirty(s->l2_table_cache, l2);
         qcow2_cache_put(s->l2_table_cache, (void **)&l2);

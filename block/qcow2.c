@@ -2320,7 +2320,10 @@ static int coroutine_fn write_size(BlockDriverState *bs, uint64_t size)
  * falloc/full preallocation laid out as QEMU does it: the refcount table
  * moves to the end of the file, the data clusters follow it in one run
  * (then preallocated in the file), and the L2 tables are allocated
- * normally.  -ENOTSUP when the simple layout does not apply.
+ * normally.  From an unaligned old size the run starts with the old last
+ * cluster, its guest data before @old_size copied in (the cluster it had
+ * is freed).  -ENOTSUP when the simple layout does not apply.  Called
+ * and returns with s->lock held.
  */
 static int coroutine_fn qcow2_prealloc_data_area(BlockDriverState *bs,
                                                  uint64_t old_size,
@@ -2329,19 +2332,16 @@ static int coroutine_fn qcow2_prealloc_data_area(BlockDriverState *bs,
                                                  Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    int64_t file_len = bdrv_getlength(bs->file->bs);
+    uint64_t guest_start = start_of_cluster(s, old_size);
+    uint64_t head = old_size - guest_start;
     uint64_t nb_data, nb_l2, check_offset;
-    int64_t table_start, table_clusters, host;
+    int64_t file_len, table_start, table_clusters, host;
+    g_autofree uint8_t *head_buf = NULL;
     int ret;
 
-    if (file_len < 0) {
-        return file_len;
-    }
-    if (offset_into_cluster(s, old_size)) {
-        return -ENOTSUP;
-    }
-    /* The new guest area must be entirely unallocated */
-    for (check_offset = old_size; check_offset < new_size;) {
+    /* The new guest clusters must be entirely unallocated */
+    for (check_offset = guest_start + (head ? s->cluster_size : 0);
+         check_offset < new_size;) {
         uint64_t cur = new_size - check_offset, host_off;
         QCow2ClusterType type;
 
@@ -2354,8 +2354,25 @@ static int coroutine_fn qcow2_prealloc_data_area(BlockDriverState *bs,
         }
         check_offset += cur;
     }
+    if (head) {
+        QEMUIOVector qiov;
 
-    nb_data = size_to_clusters(s, new_size - old_size);
+        head_buf = g_malloc(head);
+        qemu_iovec_init_buf(&qiov, head_buf, head);
+        qemu_co_mutex_unlock(&s->lock);
+        ret = qcow2_co_preadv_part(bs, guest_start, head, &qiov, 0, 0);
+        qemu_co_mutex_lock(&s->lock);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to read the last cluster");
+            return ret;
+        }
+    }
+
+    file_len = bdrv_getlength(bs->file->bs);
+    if (file_len < 0) {
+        return file_len;
+    }
+    nb_data = size_to_clusters(s, new_size - guest_start);
     nb_l2 = DIV_ROUND_UP(nb_data, (uint64_t)s->l2_size);
     table_start = DIV_ROUND_UP(file_len, s->cluster_size);
     table_clusters = qcow2_move_refcount_table(bs, table_start,
@@ -2383,7 +2400,14 @@ static int coroutine_fn qcow2_prealloc_data_area(BlockDriverState *bs,
     if (ret < 0) {
         return ret;
     }
-    ret = qcow2_link_data_area(bs, old_size, host, nb_data);
+    if (head) {
+        ret = bdrv_co_pwrite(bs->file, host, head, head_buf, 0);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to copy the last cluster");
+            return ret;
+        }
+    }
+    ret = qcow2_link_data_area(bs, guest_start, host, nb_data);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Failed to map the data area");
         return ret;
@@ -2392,34 +2416,55 @@ static int coroutine_fn qcow2_prealloc_data_area(BlockDriverState *bs,
 }
 
 /*
- * Write zeroes over the grown part of the old last cluster, from
- * @old_size to the end of that cluster (or @new_size).  An unallocated
- * cluster gets allocated with the guest data before @old_size copied in.
- * Called and returns with s->lock held.
+ * The guest data before @old_size in the old last cluster when that
+ * cluster is unallocated and @old_size not cluster aligned: *buf is then
+ * set (else left NULL).  Called and returns with s->lock held.
  */
-static int coroutine_fn qcow2_zero_grown_head(BlockDriverState *bs,
-                                              uint64_t old_size,
-                                              uint64_t new_size,
-                                              Error **errp)
+static int coroutine_fn qcow2_read_unallocated_head(BlockDriverState *bs,
+                                                    uint64_t old_size,
+                                                    uint8_t **buf)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t end = MIN(ROUND_UP(old_size, s->cluster_size), new_size);
-    g_autofree uint8_t *buf = NULL;
+    uint64_t start = start_of_cluster(s, old_size);
+    uint64_t cur = s->cluster_size, host;
+    QCow2ClusterType type;
     QEMUIOVector qiov;
     int ret;
 
-    if (end <= old_size) {
+    if (old_size == start) {
         return 0;
     }
-    buf = g_malloc0(end - old_size);
-    qemu_iovec_init_buf(&qiov, buf, end - old_size);
-    qemu_co_mutex_unlock(&s->lock);
-    ret = qcow2_co_pwritev_part(bs, old_size, end - old_size, &qiov, 0, 0);
-    qemu_co_mutex_lock(&s->lock);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to zero out the new area");
+    ret = qcow2_get_host_offset(bs, start, &cur, &host, &type);
+    if (ret < 0 || type != QCOW2_CLUSTER_UNALLOCATED) {
+        return ret;
     }
+    *buf = g_malloc(old_size - start);
+    qemu_iovec_init_buf(&qiov, *buf, old_size - start);
+    qemu_co_mutex_unlock(&s->lock);
+    ret = qcow2_co_preadv_part(bs, start, old_size - start, &qiov, 0, 0);
+    qemu_co_mutex_lock(&s->lock);
     return ret;
+}
+
+/* Write @buf, the data before @old_size, into its (allocated) cluster */
+static int coroutine_fn qcow2_write_head(BlockDriverState *bs,
+                                         uint64_t old_size,
+                                         const uint8_t *buf)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t start = start_of_cluster(s, old_size);
+    uint64_t cur = s->cluster_size, host;
+    QCow2ClusterType type;
+    int ret;
+
+    ret = qcow2_get_host_offset(bs, start, &cur, &host, &type);
+    if (ret < 0) {
+        return ret;
+    }
+    if (type != QCOW2_CLUSTER_NORMAL) {
+        return -EIO;
+    }
+    return bdrv_co_pwrite(bs->file, host, old_size - start, buf, 0);
 }
 
 /*
@@ -2444,7 +2489,21 @@ static int coroutine_fn qcow2_zero_grown_range(BlockDriverState *bs,
             return ret;
         }
     }
-    return qcow2_zero_grown_head(bs, old_size, new_size, errp);
+    if (zero_start > old_size) {
+        uint64_t len = MIN(zero_start, new_size) - old_size;
+        g_autofree uint8_t *buf = g_malloc0(len);
+        QEMUIOVector qiov;
+
+        qemu_iovec_init_buf(&qiov, buf, len);
+        qemu_co_mutex_unlock(&s->lock);
+        ret = qcow2_co_pwritev_part(bs, old_size, len, &qiov, 0, 0);
+        qemu_co_mutex_lock(&s->lock);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to zero out the new area");
+            return ret;
+        }
+    }
+    return 0;
 }
 
 /*
@@ -2492,7 +2551,7 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
     BDRVQcow2State *s = bs->opaque;
     uint64_t old_size = s->size;
     int64_t new_l1_size;
-    uint64_t grow_start = old_size;    /* the grown part not filled yet */
+    g_autofree uint8_t *head_buf = NULL;
     bool zero_grown = false;
     int ret;
 
@@ -2578,24 +2637,9 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
             error_setg_errno(errp, -ret, "Failed to grow the L1 table");
             goto out;
         }
-        if (prealloc != PREALLOC_MODE_OFF &&
-            offset_into_cluster(s, old_size)) {
-            /*
-             * Preallocating the old last cluster would lose the guest
-             * data it holds (or its backing file shows) before old_size:
-             * a write allocates it with that data copied in first.
-             */
-            ret = qcow2_zero_grown_head(bs, old_size, offset, errp);
-            if (ret < 0) {
-                goto out;
-            }
-            grow_start = MIN(ROUND_UP(old_size, s->cluster_size),
-                             (uint64_t)offset);
-        }
-        if (grow_start < (uint64_t)offset &&
-            (prealloc == PREALLOC_MODE_FALLOC ||
-             prealloc == PREALLOC_MODE_FULL)) {
-            ret = qcow2_prealloc_data_area(bs, grow_start, offset, prealloc,
+        if (prealloc == PREALLOC_MODE_FALLOC ||
+            prealloc == PREALLOC_MODE_FULL) {
+            ret = qcow2_prealloc_data_area(bs, old_size, offset, prealloc,
                                            errp);
             if (ret != -ENOTSUP) {
                 if (ret < 0) {
@@ -2606,10 +2650,21 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
                 goto done_prealloc;
             }
         }
-        if (grow_start < (uint64_t)offset && prealloc != PREALLOC_MODE_OFF) {
+        if (prealloc != PREALLOC_MODE_OFF) {
             uint64_t end = 0;
 
-            ret = qcow2_preallocate_metadata(bs, grow_start, offset, &end);
+            /*
+             * Preallocating an unallocated old last cluster must not lose
+             * the guest data before old_size (from the backing file):
+             * it is copied into the new cluster.
+             */
+            ret = qcow2_read_unallocated_head(bs, old_size, &head_buf);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Failed to read the last "
+                                 "cluster");
+                goto out;
+            }
+            ret = qcow2_preallocate_metadata(bs, old_size, offset, &end);
             if (ret >= 0) {
                 ret = qcow2_write_caches(bs);
             }
@@ -2626,12 +2681,20 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
                     goto out;
                 }
             }
+            if (head_buf) {
+                ret = qcow2_write_head(bs, old_size, head_buf);
+                if (ret < 0) {
+                    error_setg_errno(errp, -ret, "Failed to copy the last "
+                                     "cluster");
+                    goto out;
+                }
+            }
         }
     }
 
 done_prealloc:
     if (zero_grown) {
-        ret = qcow2_zero_grown_range(bs, grow_start, offset, errp);
+        ret = qcow2_zero_grown_range(bs, old_size, offset, errp);
         if (ret < 0) {
             goto out;
         }
