@@ -372,6 +372,7 @@ static bool cluster_reusable(BDRVQcow2State *s, uint64_t entry)
 
 int coroutine_fn qcow2_alloc_host_offset(BlockDriverState *bs,
                                          uint64_t offset, uint64_t bytes,
+                                         uint64_t want_host,
                                          QCowWriteMap *m)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -445,9 +446,22 @@ int coroutine_fn qcow2_alloc_host_offset(BlockDriverState *bs,
     }
     qcow2_cache_put(s->l2_table_cache, (void **)&l2);
 
-    host = qcow2_alloc_clusters(bs, (uint64_t)i << s->cluster_bits);
-    if (host < 0) {
-        return host;
+    host = 0;
+    if (want_host) {
+        int64_t n = qcow2_alloc_clusters_at(bs, want_host, i);
+
+        if (n < 0) {
+            return n;
+        } else if (n > 0) {
+            host = want_host;
+            i = n;
+        }
+    }
+    if (!host) {
+        host = qcow2_alloc_clusters(bs, (uint64_t)i << s->cluster_bits);
+        if (host < 0) {
+            return host;
+        }
     }
 map:
     m->alloc = true;

@@ -1882,6 +1882,7 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
                                               BdrvRequestFlags flags)
 {
     BDRVQcow2State *s = bs->opaque;
+    uint64_t want_host = 0;
     int ret = 0;
 
     while (bytes > 0) {
@@ -1896,7 +1897,7 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
                 return ret;
             }
         }
-        ret = qcow2_alloc_host_offset(bs, offset, bytes, &m);
+        ret = qcow2_alloc_host_offset(bs, offset, bytes, want_host, &m);
         if (ret >= 0) {
             /* Last moment the metadata is known not to change under us */
             if (m.alloc) {
@@ -1966,6 +1967,16 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
             }
         }
 
+        /*
+         * The rest of the request continues on the host where this part
+         * ends, when it ends on a cluster boundary
+         */
+        want_host = m.alloc ? m.alloc_host_start +
+                              ((uint64_t)m.nb_clusters << s->cluster_bits)
+                            : m.host_offset + m.bytes;
+        if (offset_into_cluster(s, want_host)) {
+            want_host = 0;
+        }
         offset += m.bytes;
         bytes -= m.bytes;
         qiov_offset += m.bytes;
