@@ -372,6 +372,7 @@ static bool cluster_reusable(BDRVQcow2State *s, uint64_t entry)
 
 int coroutine_fn qcow2_alloc_host_offset(BlockDriverState *bs,
                                          uint64_t offset, uint64_t bytes,
+                                         uint64_t want_host,
                                          QCowWriteMap *m)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -445,9 +446,22 @@ int coroutine_fn qcow2_alloc_host_offset(BlockDriverState *bs,
     }
     qcow2_cache_put(s->l2_table_cache, (void **)&l2);
 
-    host = qcow2_alloc_clusters(bs, (uint64_t)i << s->cluster_bits);
-    if (host < 0) {
-        return host;
+    host = 0;
+    if (want_host) {
+        int64_t n = qcow2_alloc_clusters_at(bs, want_host, i);
+
+        if (n < 0) {
+            return n;
+        } else if (n > 0) {
+            host = want_host;
+            i = n;
+        }
+    }
+    if (!host) {
+        host = qcow2_alloc_clusters(bs, (uint64_t)i << s->cluster_bits);
+        if (host < 0) {
+            return host;
+        }
     }
 map:
     m->alloc = true;
@@ -620,6 +634,15 @@ int coroutine_fn qcow2_cluster_zeroize(BlockDriverState *bs,
     assert(QEMU_IS_ALIGNED(offset, s->cluster_size));
     assert(QEMU_IS_ALIGNED(end, s->cluster_size) || end >= s->size);
     if (s->qcow_version < 3) {
+        /*
+         * v2 has no zero flag.  Without a backing file an unallocated
+         * cluster reads as zeroes, so discarding is zeroing; with one it
+         * would expose the backing file's data.
+         */
+        if (!bs->backing) {
+            return qcow2_cluster_discard(bs, offset, bytes,
+                                         QCOW2_DISCARD_REQUEST, false);
+        }
         return -ENOTSUP;
     }
     nb_clusters = size_to_clusters(s, bytes);
@@ -764,9 +787,10 @@ int coroutine_fn qcow2_preallocate_metadata(BlockDriverState *bs,
 }
 
 /*
- * Point the L2 entries of @nb_clusters unallocated guest clusters from
- * @guest_offset at the contiguous host clusters from @host_offset, whose
- * refcounts the caller already set.
+ * Point the L2 entries of @nb_clusters guest clusters from @guest_offset
+ * at the contiguous host clusters from @host_offset, whose refcounts the
+ * caller already set.  Clusters the entries had are freed (the caller
+ * copied what they held).
  */
 int coroutine_fn qcow2_link_data_area(BlockDriverState *bs,
                                       uint64_t guest_offset,
@@ -794,8 +818,12 @@ int coroutine_fn qcow2_link_data_area(BlockDriverState *bs,
         }
         n = MIN(nb_clusters, (uint64_t)(s->l2_size - l2_index));
         for (i = 0; i < n; i++) {
+            uint64_t old = GUINT64_FROM_BE(l2[l2_index + i]);
+
             l2[l2_index + i] = GUINT64_TO_BE(
                 (host_offset + (i << s->cluster_bits)) | QCOW_OFLAG_COPIED);
+            /* A cluster whose data the caller copied: it is replaced */
+            qcow2_free_any_cluster(bs, old, QCOW2_DISCARD_NEVER);
         }
         qcow2_cache_entry_mark_dirty(s->l2_table_cache, l2);
         qcow2_cache_put(s->l2_table_cache, (void **)&l2);

@@ -629,19 +629,16 @@ int coroutine_fn qcow2_update_cluster_refcount(BlockDriverState *bs,
 
 /*
  * Find @nb_clusters contiguous free clusters (a range without refcount
- * block counts as free).  Returns the first cluster index or -errno;
- * *first_free is the first free cluster seen (the new search hint).
+ * block counts as free).  Returns the first cluster index or -errno.
  */
 static int64_t coroutine_fn alloc_clusters_noref(BlockDriverState *bs,
-                                                 uint64_t nb_clusters,
-                                                 int64_t *first_free)
+                                                 uint64_t nb_clusters)
 {
     BDRVQcow2State *s = bs->opaque;
     int64_t index = s->free_cluster_index;
     uint64_t run = 0;
     int ret;
 
-    *first_free = -1;
     while (run < nb_clusters) {
         int64_t cluster = index + run;
         uint64_t refcount;
@@ -654,9 +651,6 @@ static int64_t coroutine_fn alloc_clusters_noref(BlockDriverState *bs,
             return ret;
         }
         if (refcount == 0 && !cluster_is_fixed_metadata(s, cluster)) {
-            if (*first_free < 0) {
-                *first_free = cluster;
-            }
             run++;
         } else {
             index = cluster + 1;
@@ -671,7 +665,7 @@ int64_t coroutine_fn qcow2_alloc_clusters(BlockDriverState *bs,
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t nb = size_to_clusters(s, size);
-    int64_t index, first_free;
+    int64_t index;
     uint64_t k;
     int ret;
 
@@ -679,7 +673,7 @@ int64_t coroutine_fn qcow2_alloc_clusters(BlockDriverState *bs,
     if (nb == 0) {
         return -EINVAL;
     }
-    index = alloc_clusters_noref(bs, nb, &first_free);
+    index = alloc_clusters_noref(bs, nb);
     if (index < 0) {
         return index;
     }
@@ -697,9 +691,61 @@ int64_t coroutine_fn qcow2_alloc_clusters(BlockDriverState *bs,
     if (ret < 0) {
         return ret;
     }
-    s->free_cluster_index = first_free == index ? index + (int64_t)nb
-                                                : first_free;
+    /*
+     * As in QEMU, the search goes on after the run: free clusters it
+     * skipped (too few in a row) are found again only once a cluster
+     * below is freed.  Host offsets then stay those of QEMU's images.
+     */
+    s->free_cluster_index = index + (int64_t)nb;
     return index << s->cluster_bits;
+}
+
+/*
+ * Allocate up to @nb_clusters clusters right at @offset (cluster
+ * aligned): as many as are free there in a row, within existing refcount
+ * blocks.  Returns how many (0 when the first one is taken) or -errno.
+ * The search hint does not move, as in QEMU.
+ */
+int64_t coroutine_fn qcow2_alloc_clusters_at(BlockDriverState *bs,
+                                             uint64_t offset,
+                                             uint64_t nb_clusters)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t index = offset >> s->cluster_bits;
+    uint64_t i;
+    int ret;
+
+    assert(!offset_into_cluster(s, offset));
+    for (i = 0; i < nb_clusters; i++) {
+        int64_t cluster = index + i;
+        int64_t block;
+        uint64_t refcount;
+
+        if (((uint64_t)(cluster + 1) << s->cluster_bits) > L2E_OFFSET_MASK ||
+            cluster_is_fixed_metadata(s, cluster)) {
+            break;
+        }
+        block = refblock_offset(bs, (uint64_t)cluster >>
+                                s->refcount_block_bits);
+        if (block < 0) {
+            return block;
+        } else if (block == 0) {
+            break;
+        }
+        ret = qcow2_get_refcount(bs, cluster, &refcount);
+        if (ret < 0) {
+            return ret;
+        }
+        if (refcount) {
+            break;
+        }
+    }
+    if (i == 0) {
+        return 0;
+    }
+    ret = update_refcount(bs, offset, i << s->cluster_bits, 1, false,
+                          QCOW2_DISCARD_NEVER);
+    return ret < 0 ? ret : (int64_t)i;
 }
 
 /*

@@ -1882,6 +1882,7 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
                                               BdrvRequestFlags flags)
 {
     BDRVQcow2State *s = bs->opaque;
+    uint64_t want_host = 0;
     int ret = 0;
 
     while (bytes > 0) {
@@ -1896,7 +1897,7 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
                 return ret;
             }
         }
-        ret = qcow2_alloc_host_offset(bs, offset, bytes, &m);
+        ret = qcow2_alloc_host_offset(bs, offset, bytes, want_host, &m);
         if (ret >= 0) {
             /* Last moment the metadata is known not to change under us */
             if (m.alloc) {
@@ -1966,6 +1967,16 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
             }
         }
 
+        /*
+         * The rest of the request continues on the host where this part
+         * ends, when it ends on a cluster boundary
+         */
+        want_host = m.alloc ? m.alloc_host_start +
+                              ((uint64_t)m.nb_clusters << s->cluster_bits)
+                            : m.host_offset + m.bytes;
+        if (offset_into_cluster(s, want_host)) {
+            want_host = 0;
+        }
         offset += m.bytes;
         bytes -= m.bytes;
         qiov_offset += m.bytes;
@@ -2043,7 +2054,8 @@ static int coroutine_fn qcow2_co_pwrite_zeroes(BlockDriverState *bs,
     if (s->corrupt_stop) {
         return -ENOMEDIUM;
     }
-    if (s->qcow_version < 3) {
+    if (s->qcow_version < 3 && bs->backing) {
+        /* No zero flag, and unallocated would read the backing file */
         return -ENOTSUP;
     }
     if (offset + bytes == (int64_t)s->size) {
@@ -2090,6 +2102,13 @@ static int coroutine_fn qcow2_co_pdiscard(BlockDriverState *bs,
     if (s->corrupt_stop) {
         return -ENOMEDIUM;
     }
+    if (s->qcow_version < 3 && bs->backing) {
+        /*
+         * Without the zero flag a discarded cluster would show the
+         * backing file's data instead of the guest's: ignore the request
+         */
+        return -ENOTSUP;
+    }
     if (!QEMU_IS_ALIGNED(offset | bytes, s->cluster_size)) {
         if (!QEMU_IS_ALIGNED(offset, s->cluster_size) ||
             offset + bytes != (int64_t)s->size) {
@@ -2119,6 +2138,41 @@ static int coroutine_fn qcow2_co_flush_to_os(BlockDriverState *bs)
     return ret;
 }
 
+/*
+ * Whether the image looks preallocated: clearly more clusters in use
+ * (refcount > 0) than the file has allocated.  1 if so, 0 if not,
+ * -errno when the file cannot tell.
+ */
+static int coroutine_fn qcow2_detect_metadata_preallocation(
+    BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t file_len, allocated, real_clusters, threshold;
+    int64_t i, nb_clusters, in_use = 0;
+
+    file_len = bdrv_getlength(bs->file->bs);
+    if (file_len < 0) {
+        return file_len;
+    }
+    allocated = bdrv_get_allocated_file_size(bs->file->bs);
+    if (allocated < 0) {
+        return allocated;
+    }
+    real_clusters = allocated / s->cluster_size;
+    threshold = MAX(real_clusters * 10 / 9, real_clusters + 2);
+    nb_clusters = size_to_clusters(s, file_len);
+    for (i = 0; i < nb_clusters && in_use < threshold; i++) {
+        uint64_t refcount;
+        int ret = qcow2_get_refcount(bs, i, &refcount);
+
+        if (ret < 0) {
+            return ret;
+        }
+        in_use += refcount != 0;
+    }
+    return in_use >= threshold;
+}
+
 static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
                                               bool want_zero,
                                               int64_t offset, int64_t bytes,
@@ -2135,6 +2189,11 @@ static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
         return -ENOMEDIUM;
     }
     qemu_co_mutex_lock(&s->lock);
+    if (!s->metadata_preallocation_checked) {
+        ret = qcow2_detect_metadata_preallocation(bs);
+        s->metadata_preallocation = ret == 1;
+        s->metadata_preallocation_checked = true;
+    }
     ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type);
     qemu_co_mutex_unlock(&s->lock);
     if (ret < 0) {
@@ -2152,6 +2211,11 @@ static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
         status |= BDRV_BLOCK_ZERO;
     } else if (type != QCOW2_CLUSTER_UNALLOCATED) {
         status |= BDRV_BLOCK_DATA;
+    }
+    if (s->metadata_preallocation && (status & BDRV_BLOCK_DATA) &&
+        (status & BDRV_BLOCK_OFFSET_VALID)) {
+        /* The holes of the file read as zeroes: let the core ask it */
+        status |= BDRV_BLOCK_RECURSE;
     }
     return status;
 }
@@ -2267,7 +2331,10 @@ static int coroutine_fn write_size(BlockDriverState *bs, uint64_t size)
  * falloc/full preallocation laid out as QEMU does it: the refcount table
  * moves to the end of the file, the data clusters follow it in one run
  * (then preallocated in the file), and the L2 tables are allocated
- * normally.  -ENOTSUP when the simple layout does not apply.
+ * normally.  From an unaligned old size the run starts with the old last
+ * cluster, its guest data before @old_size copied in (the cluster it had
+ * is freed).  -ENOTSUP when the simple layout does not apply.  Called
+ * and returns with s->lock held.
  */
 static int coroutine_fn qcow2_prealloc_data_area(BlockDriverState *bs,
                                                  uint64_t old_size,
@@ -2276,19 +2343,16 @@ static int coroutine_fn qcow2_prealloc_data_area(BlockDriverState *bs,
                                                  Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    int64_t file_len = bdrv_getlength(bs->file->bs);
+    uint64_t guest_start = start_of_cluster(s, old_size);
+    uint64_t head = old_size - guest_start;
     uint64_t nb_data, nb_l2, check_offset;
-    int64_t table_start, table_clusters, host;
+    int64_t file_len, table_start, table_clusters, host;
+    g_autofree uint8_t *head_buf = NULL;
     int ret;
 
-    if (file_len < 0) {
-        return file_len;
-    }
-    if (offset_into_cluster(s, old_size)) {
-        return -ENOTSUP;
-    }
-    /* The new guest area must be entirely unallocated */
-    for (check_offset = old_size; check_offset < new_size;) {
+    /* The new guest clusters must be entirely unallocated */
+    for (check_offset = guest_start + (head ? s->cluster_size : 0);
+         check_offset < new_size;) {
         uint64_t cur = new_size - check_offset, host_off;
         QCow2ClusterType type;
 
@@ -2301,8 +2365,25 @@ static int coroutine_fn qcow2_prealloc_data_area(BlockDriverState *bs,
         }
         check_offset += cur;
     }
+    if (head) {
+        QEMUIOVector qiov;
 
-    nb_data = size_to_clusters(s, new_size - old_size);
+        head_buf = g_malloc(head);
+        qemu_iovec_init_buf(&qiov, head_buf, head);
+        qemu_co_mutex_unlock(&s->lock);
+        ret = qcow2_co_preadv_part(bs, guest_start, head, &qiov, 0, 0);
+        qemu_co_mutex_lock(&s->lock);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to read the last cluster");
+            return ret;
+        }
+    }
+
+    file_len = bdrv_getlength(bs->file->bs);
+    if (file_len < 0) {
+        return file_len;
+    }
+    nb_data = size_to_clusters(s, new_size - guest_start);
     nb_l2 = DIV_ROUND_UP(nb_data, (uint64_t)s->l2_size);
     table_start = DIV_ROUND_UP(file_len, s->cluster_size);
     table_clusters = qcow2_move_refcount_table(bs, table_start,
@@ -2330,10 +2411,108 @@ static int coroutine_fn qcow2_prealloc_data_area(BlockDriverState *bs,
     if (ret < 0) {
         return ret;
     }
-    ret = qcow2_link_data_area(bs, old_size, host, nb_data);
+    if (head) {
+        ret = bdrv_co_pwrite(bs->file, host, head, head_buf, 0);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to copy the last cluster");
+            return ret;
+        }
+    }
+    ret = qcow2_link_data_area(bs, guest_start, host, nb_data);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Failed to map the data area");
         return ret;
+    }
+    return 0;
+}
+
+/*
+ * The guest data before @old_size in the old last cluster when that
+ * cluster is unallocated and @old_size not cluster aligned: *buf is then
+ * set (else left NULL).  Called and returns with s->lock held.
+ */
+static int coroutine_fn qcow2_read_unallocated_head(BlockDriverState *bs,
+                                                    uint64_t old_size,
+                                                    uint8_t **buf)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t start = start_of_cluster(s, old_size);
+    uint64_t cur = s->cluster_size, host;
+    QCow2ClusterType type;
+    QEMUIOVector qiov;
+    int ret;
+
+    if (old_size == start) {
+        return 0;
+    }
+    ret = qcow2_get_host_offset(bs, start, &cur, &host, &type);
+    if (ret < 0 || type != QCOW2_CLUSTER_UNALLOCATED) {
+        return ret;
+    }
+    *buf = g_malloc(old_size - start);
+    qemu_iovec_init_buf(&qiov, *buf, old_size - start);
+    qemu_co_mutex_unlock(&s->lock);
+    ret = qcow2_co_preadv_part(bs, start, old_size - start, &qiov, 0, 0);
+    qemu_co_mutex_lock(&s->lock);
+    return ret;
+}
+
+/* Write @buf, the data before @old_size, into its (allocated) cluster */
+static int coroutine_fn qcow2_write_head(BlockDriverState *bs,
+                                         uint64_t old_size,
+                                         const uint8_t *buf)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t start = start_of_cluster(s, old_size);
+    uint64_t cur = s->cluster_size, host;
+    QCow2ClusterType type;
+    int ret;
+
+    ret = qcow2_get_host_offset(bs, start, &cur, &host, &type);
+    if (ret < 0) {
+        return ret;
+    }
+    if (type != QCOW2_CLUSTER_NORMAL) {
+        return -EIO;
+    }
+    return bdrv_co_pwrite(bs->file, host, old_size - start, buf, 0);
+}
+
+/*
+ * Make the grown guest range [old_size, new_size) read as zeroes rather
+ * than as the backing file's data: zero clusters where whole clusters
+ * are new, zeroes written for the rest of the old last cluster.  Called
+ * and returns with s->lock held.
+ */
+static int coroutine_fn qcow2_zero_grown_range(BlockDriverState *bs,
+                                               uint64_t old_size,
+                                               uint64_t new_size,
+                                               Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t zero_start = ROUND_UP(old_size, s->cluster_size);
+    int ret;
+
+    if (new_size > zero_start) {
+        ret = qcow2_cluster_zeroize(bs, zero_start, new_size - zero_start, 0);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to zero out new clusters");
+            return ret;
+        }
+    }
+    if (zero_start > old_size) {
+        uint64_t len = MIN(zero_start, new_size) - old_size;
+        g_autofree uint8_t *buf = g_malloc0(len);
+        QEMUIOVector qiov;
+
+        qemu_iovec_init_buf(&qiov, buf, len);
+        qemu_co_mutex_unlock(&s->lock);
+        ret = qcow2_co_pwritev_part(bs, old_size, len, &qiov, 0, 0);
+        qemu_co_mutex_lock(&s->lock);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to zero out the new area");
+            return ret;
+        }
     }
     return 0;
 }
@@ -2383,6 +2562,8 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
     BDRVQcow2State *s = bs->opaque;
     uint64_t old_size = s->size;
     int64_t new_l1_size;
+    g_autofree uint8_t *head_buf = NULL;
+    bool zero_grown = false;
     int ret;
 
     if (prealloc != PREALLOC_MODE_OFF && prealloc != PREALLOC_MODE_METADATA &&
@@ -2439,6 +2620,23 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
             goto out;
         }
     } else {
+        /*
+         * Where the backing file is longer than the image, an unallocated
+         * grown range would read its data: it must read as zeroes.
+         * (Opened without its backing file, consistency is the user's
+         * business, as in QEMU.)
+         */
+        if ((uint64_t)offset > old_size && bs->backing) {
+            int64_t backing_len = bdrv_getlength(bs->backing->bs);
+
+            if (backing_len < 0) {
+                error_setg_errno(errp, -backing_len,
+                                 "Could not get backing file size");
+                ret = backing_len;
+                goto out;
+            }
+            zero_grown = (uint64_t)backing_len > old_size;
+        }
         new_l1_size = size_to_l1(s, offset);
         if (new_l1_size > INT_MAX) {
             error_setg(errp, "Image is too big");
@@ -2458,12 +2656,25 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
                 if (ret < 0) {
                     goto out;
                 }
+                /* A data area past the old end of the file reads as zeroes */
+                zero_grown = false;
                 goto done_prealloc;
             }
         }
         if (prealloc != PREALLOC_MODE_OFF) {
             uint64_t end = 0;
 
+            /*
+             * Preallocating an unallocated old last cluster must not lose
+             * the guest data before old_size (from the backing file):
+             * it is copied into the new cluster.
+             */
+            ret = qcow2_read_unallocated_head(bs, old_size, &head_buf);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Failed to read the last "
+                                 "cluster");
+                goto out;
+            }
             ret = qcow2_preallocate_metadata(bs, old_size, offset, &end);
             if (ret >= 0) {
                 ret = qcow2_write_caches(bs);
@@ -2481,10 +2692,24 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
                     goto out;
                 }
             }
+            if (head_buf) {
+                ret = qcow2_write_head(bs, old_size, head_buf);
+                if (ret < 0) {
+                    error_setg_errno(errp, -ret, "Failed to copy the last "
+                                     "cluster");
+                    goto out;
+                }
+            }
         }
     }
 
 done_prealloc:
+    if (zero_grown) {
+        ret = qcow2_zero_grown_range(bs, old_size, offset, errp);
+        if (ret < 0) {
+            goto out;
+        }
+    }
     ret = qcow2_write_caches(bs);
     if (ret >= 0) {
         ret = bdrv_co_flush(bs->file->bs);

@@ -285,6 +285,14 @@ typedef struct BDRVQcow2State {
     bool use_lazy_refcounts;
     bool signaled_corruption;
     bool corrupt_stop;              /* fatal corruption: refuse all I/O */
+    /*
+     * More clusters in use than the file really holds (metadata
+     * preallocation or a sparse copy): block status then asks the file
+     * which parts of a data cluster are holes.  Decided once, at the
+     * first block status query.
+     */
+    bool metadata_preallocation_checked;
+    bool metadata_preallocation;
     bool discard_passthrough[QCOW2_DISCARD_MAX];
     unsigned int cache_clean_interval;      /* seconds, 0: never */
     int overlap_check;              /* QCow2MetadataOverlap bits */
@@ -489,6 +497,9 @@ int coroutine_fn qcow2_update_cluster_refcount(BlockDriverState *bs,
                                                Qcow2DiscardType type);
 int64_t coroutine_fn qcow2_alloc_clusters(BlockDriverState *bs,
                                           uint64_t size);
+int64_t coroutine_fn qcow2_alloc_clusters_at(BlockDriverState *bs,
+                                             uint64_t offset,
+                                             uint64_t nb_clusters);
 int64_t coroutine_fn qcow2_alloc_bytes(BlockDriverState *bs, int size);
 void coroutine_fn qcow2_free_clusters(BlockDriverState *bs, int64_t offset,
                                       int64_t size, Qcow2DiscardType type);
@@ -540,8 +551,14 @@ typedef struct QCowWriteMap {
     QCowInflightAlloc inflight;
 } QCowWriteMap;
 
+/*
+ * Map the start of a write.  New clusters go to @want_host when it is
+ * nonzero and free there (the host cluster after the previous part of
+ * the same request, as QEMU keeps requests contiguous).
+ */
 int coroutine_fn qcow2_alloc_host_offset(BlockDriverState *bs,
                                          uint64_t offset, uint64_t bytes,
+                                         uint64_t want_host,
                                          QCowWriteMap *m);
 int coroutine_fn qcow2_alloc_link_l2(BlockDriverState *bs, QCowWriteMap *m);
 void coroutine_fn qcow2_alloc_abort(BlockDriverState *bs, QCowWriteMap *m);
