@@ -947,8 +947,9 @@ static BlockDriverState *bdrv_open_reference(const char *filename,
     qobject_unref(options);
     bs = bdrv_find_node(reference);
     if (!bs) {
-        error_setg(errp, "Cannot find device=\'\' nor node-name=\'%s\'",
-                   reference);
+        /* QEMU looks the name up as a device and as a node name */
+        error_setg(errp, "Cannot find device=\'%s\' nor node-name=\'%s\'",
+                   reference, reference);
         return NULL;
     }
     bdrv_ref(bs);
