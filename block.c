@@ -947,6 +947,7 @@ static BlockDriverState *bdrv_open_reference(const char *filename,
     qobject_unref(options);
     bs = bdrv_find_node(reference);
     if (!bs) {
+        /* QEMU looks the name up as a device and as a node name */
         error_setg(errp, "Cannot find device=\'%s\' nor node-name=\'%s\'",
                    reference, reference);
         return NULL;
