@@ -352,6 +352,10 @@ int co_wrapper_mixed bdrv_block_status_above(BlockDriverState *bs,
                                              BlockDriverState **file);
 int co_wrapper bdrv_is_allocated(BlockDriverState *bs, int64_t offset,
                                  int64_t bytes, int64_t *pnum);
+int co_wrapper bdrv_is_allocated_above(BlockDriverState *top,
+                                       BlockDriverState *base,
+                                       bool include_base, int64_t offset,
+                                       int64_t bytes, int64_t *pnum);
 /* Zeroes *res, then runs the driver's check (-ENOTSUP without one) */
 int coroutine_fn bdrv_co_check(BlockDriverState *bs, BdrvCheckResult *res,
                                BdrvCheckMode fix);
