@@ -150,6 +150,97 @@ static int coroutine_fn empty_caches(BlockDriverState *bs)
     return 0;
 }
 
+/* The layout an emptied image gets: does the image have it already? */
+static bool has_empty_layout(BDRVQcow2State *s)
+{
+    uint64_t cs = s->cluster_size;
+
+    return s->refcount_table_offset == cs &&
+           s->refcount_table_size == cs / sizeof(uint64_t) &&
+           (s->refcount_table[0] & REFT_OFFSET_MASK) == 2 * cs &&
+           s->l1_table_offset == 3 * cs;
+}
+
+/* The first refcount block of an emptied image: its own clusters in use */
+static uint8_t *empty_refblock(BDRVQcow2State *s, int l1_clusters)
+{
+    uint8_t *block = g_malloc0(s->cluster_size);
+    uint64_t i;
+
+    for (i = 0; i < 3 + (uint64_t)l1_clusters; i++) {
+        s->set_refcount(block, i, 1);
+    }
+    return block;
+}
+
+/* Cut the file after the metadata of the emptied image */
+static int coroutine_fn truncate_emptied(BlockDriverState *bs,
+                                         int l1_clusters)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    s->free_cluster_index = 0;
+    s->free_byte_offset = 0;
+    return bdrv_co_truncate(bs->file, (3 + l1_clusters) * s->cluster_size,
+                            false, PREALLOC_MODE_OFF, 0, NULL);
+}
+
+/*
+ * Empty an image that has the layout of an emptied one already (header,
+ * one-cluster reftable, first refblock, L1 table: any image QEMU or we
+ * created that has not grown its reftable).  Every step leaves a
+ * consistent image, at worst with leaked clusters: the L1 table is
+ * zeroed (all data and L2 tables leak), the reftable loses all entries
+ * but the first (the other refblocks leak), the first refblock is
+ * rewritten (nothing leaks any more), and the file is cut.
+ */
+static int coroutine_fn empty_in_place(BlockDriverState *bs, int l1_clusters)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t cs = s->cluster_size;
+    g_autofree uint8_t *block = NULL;
+    g_autofree uint64_t *reftable = NULL;
+    int ret;
+
+    BLKDBG_EVENT(bs->file, BLKDBG_L1_UPDATE);
+    ret = bdrv_co_pwrite_zeroes(bs->file, s->l1_table_offset,
+                                (int64_t)l1_clusters * cs, 0);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    if (s->l1_size) {
+        memset(s->l1_table, 0, (size_t)s->l1_size * sizeof(uint64_t));
+    }
+
+    BLKDBG_EVENT(bs->file, BLKDBG_REFTABLE_UPDATE);
+    reftable = g_new0(uint64_t, cs / sizeof(uint64_t));
+    reftable[0] = GUINT64_TO_BE(s->refcount_table[0]);
+    ret = bdrv_co_pwrite(bs->file, cs, cs, reftable, 0);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    memset(s->refcount_table + 1, 0,
+           (s->refcount_table_size - 1) * sizeof(uint64_t));
+    s->refcount_table_used = 1;
+
+    BLKDBG_EVENT(bs->file, BLKDBG_EMPTY_IMAGE_PREPARE);
+    block = empty_refblock(s, l1_clusters);
+    ret = bdrv_co_pwrite(bs->file, 2 * cs, cs, block, 0);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    return truncate_emptied(bs, l1_clusters);
+}
+
 /*
  * Reset the image file to a header, a one-cluster refcount table, one
  * refcount block and an empty L1 table, in this order (QEMU's layout of
@@ -169,12 +260,14 @@ static int coroutine_fn make_completely_empty(BlockDriverState *bs,
     g_autofree uint8_t *block = NULL;
     g_autofree uint64_t *reftable = NULL;
     uint8_t fields[20];
-    uint64_t i;
     int ret;
 
     ret = empty_caches(bs);
     if (ret < 0) {
         return ret;
+    }
+    if (has_empty_layout(s)) {
+        return empty_in_place(bs, l1_clusters);
     }
     ret = qcow2_mark_dirty(bs);
     if (ret < 0) {
@@ -198,10 +291,7 @@ static int coroutine_fn make_completely_empty(BlockDriverState *bs,
         return ret;
     }
 
-    block = g_malloc0(cs);
-    for (i = 0; i < 3 + (uint64_t)l1_clusters; i++) {
-        s->set_refcount(block, i, 1);
-    }
+    block = empty_refblock(s, l1_clusters);
     BLKDBG_EVENT(bs->file, BLKDBG_REFBLOCK_ALLOC);
     ret = bdrv_co_pwrite(bs->file, 2 * cs, cs, block, 0);
     if (ret < 0) {
@@ -235,8 +325,6 @@ static int coroutine_fn make_completely_empty(BlockDriverState *bs,
     s->refcount_table_size = cs / sizeof(uint64_t);
     s->refcount_table_used = 1;
     s->l1_table_offset = 3 * cs;
-    s->free_cluster_index = 0;
-    s->free_byte_offset = 0;
 
     ret = bdrv_co_flush(bs->file->bs);
     if (ret < 0) {
@@ -250,9 +338,7 @@ static int coroutine_fn make_completely_empty(BlockDriverState *bs,
         }
         s->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
     }
-
-    return bdrv_co_truncate(bs->file, (3 + l1_clusters) * cs, false,
-                            PREALLOC_MODE_OFF, 0, NULL);
+    return truncate_emptied(bs, l1_clusters);
 }
 
 int coroutine_fn qcow2_co_make_empty(BlockDriverState *bs)

@@ -274,7 +274,7 @@ static bool img_commit_copy(ImgCommitState *s, Error **errp)
         }
         ret = img_commit_run(s, chunk * s->granularity, nb);
         if (ret < 0) {
-            error_setg_errno(errp, -ret, "Could not commit the image");
+            error_setg_errno(errp, -ret, "Block job failed");
             return false;
         }
         chunk += nb;

@@ -284,7 +284,7 @@ int img_rebase(int argc, char **argv)
     bool writethrough, src_writethrough;
     int flags, src_flags = 0;
     bool ok = false;
-    int c;
+    int c, ret;
 
     while ((c = getopt_long(argc, argv, ":hf:F:b:upt:T:qU", long_options,
                             NULL)) != -1) {
@@ -390,6 +390,17 @@ int img_rebase(int argc, char **argv)
          * same as before at every moment.
          */
         if (!img_rebase_copy(&s)) {
+            goto out;
+        }
+        /*
+         * The copied clusters must be in the image before its header
+         * names the new backing file (QEMU 7.2 does not wait, and loses
+         * them if writing back its metadata fails when it closes)
+         */
+        ret = blk_flush(s.blk);
+        if (ret < 0) {
+            error_report("Error while writing to COW image: %s",
+                         strerror(-ret));
             goto out;
         }
     }
