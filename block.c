@@ -1800,6 +1800,63 @@ char *bdrv_dirname(BlockDriverState *bs, Error **errp)
     return g_strndup(bs->exact_filename, slash - bs->exact_filename + 1);
 }
 
+int coroutine_fn bdrv_co_change_backing_file(BlockDriverState *bs,
+                                             const char *backing_file,
+                                             const char *backing_fmt,
+                                             bool require_fmt)
+{
+    BlockDriver *drv = bs->drv;
+    int ret;
+
+    if (!drv) {
+        return -ENOMEDIUM;
+    }
+    if ((backing_fmt && !backing_file) ||
+        (require_fmt && backing_file && !backing_fmt)) {
+        return -EINVAL;
+    }
+    if (!drv->bdrv_co_change_backing_file) {
+        return -ENOTSUP;
+    }
+    ret = drv->bdrv_co_change_backing_file(bs, backing_file, backing_fmt);
+    if (ret < 0) {
+        return ret;
+    }
+    pstrcpy(bs->backing_file, sizeof(bs->backing_file), backing_file ?: "");
+    pstrcpy(bs->backing_format, sizeof(bs->backing_format),
+            backing_fmt ?: "");
+    pstrcpy(bs->auto_backing_file, sizeof(bs->auto_backing_file),
+            backing_file ?: "");
+    return 0;
+}
+
+int coroutine_fn bdrv_co_make_empty(BlockDriverState *bs, Error **errp)
+{
+    BlockDriver *drv = bs->drv;
+    int ret;
+
+    if (!drv) {
+        error_setg(errp, "Node '%s' is ejected", bs->node_name);
+        return -ENOMEDIUM;
+    }
+    if (!drv->bdrv_co_make_empty) {
+        error_setg(errp, "%s does not support emptying nodes",
+                   drv->format_name);
+        return -ENOTSUP;
+    }
+    ret = drv->bdrv_co_make_empty(bs);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to empty %s", bs->filename);
+        return ret;
+    }
+    ret = bdrv_co_flush(bs);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to flush %s", bs->filename);
+        return ret;
+    }
+    return 0;
+}
+
 const char *bdrv_get_backing_file(BlockDriverState *bs)
 {
     return bs->backing_file;

@@ -3514,6 +3514,8 @@ static BlockDriver bdrv_qcow2 = {
     .bdrv_snapshot_list         = qcow2_snapshot_list,
     .bdrv_dump_info             = qcow2_dump_info,
     .bdrv_co_check              = qcow2_co_check,
+    .bdrv_co_change_backing_file = qcow2_co_change_backing_file,
+    .bdrv_co_make_empty         = qcow2_co_make_empty,
 
     .create_opts                = &qcow2_create_opts,
     .bdrv_co_create_opts        = qcow2_co_create_opts,

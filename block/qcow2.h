@@ -484,6 +484,17 @@ ssize_t coroutine_fn qcow2_co_decompress(BlockDriverState *bs, void *dest,
                                          size_t dest_size, const void *src,
                                          size_t src_size);
 
+/*
+ * qcow2-backing.c (above qcow2-cluster.c): the BlockDriver hooks of
+ * qemu-img rebase and commit
+ */
+/* Rewrite the header with a new backing file name and format (or none) */
+int coroutine_fn qcow2_co_change_backing_file(BlockDriverState *bs,
+                                              const char *backing_file,
+                                              const char *backing_fmt);
+/* Drop every cluster of the active image (it then reads as its backing) */
+int coroutine_fn qcow2_co_make_empty(BlockDriverState *bs);
+
 /* qcow2-refcount.c */
 int coroutine_fn qcow2_refcount_init(BlockDriverState *bs, Error **errp);
 void qcow2_refcount_close(BlockDriverState *bs);

@@ -39,7 +39,9 @@ static const ImgCmd img_cmds[] = {
     { "check", img_check,
       "check [--image-opts] [-q] [-f fmt] [--output=ofmt] "
       "[-r [leaks | all]] [-T src_cache] [-U] filename" },
-    { "commit", NULL, NULL },
+    { "commit", img_commit,
+      "commit [--object objectdef] [--image-opts] [-q] [-f fmt] [-t cache] "
+      "[-b base] [-r rate_limit] [-d] [-p] filename" },
     { "compare", img_compare,
       "compare [--image-opts] [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] "
       "[-s] [-U] filename1 filename2" },
@@ -69,7 +71,10 @@ static const ImgCmd img_cmds[] = {
     { "snapshot", img_snapshot,
       "snapshot [--image-opts] [-U] [-q] "
       "[-l | -a snapshot | -c snapshot | -d snapshot] filename" },
-    { "rebase", NULL, NULL },
+    { "rebase", img_rebase,
+      "rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] "
+      "[-t cache] [-T src_cache] [-p] [-u] -b backing_file "
+      "[-F backing_fmt] filename" },
     { "resize", img_resize,
       "resize [--image-opts] [-f fmt] [--preallocation=prealloc] [-q] "
       "[--shrink] filename [+ | -]size" },

@@ -51,6 +51,17 @@ int img_resize(int argc, char **argv);
 int img_bench(int argc, char **argv);
 int img_dd(int argc, char **argv);
 int img_measure(int argc, char **argv);
+int img_commit(int argc, char **argv);
+int img_rebase(int argc, char **argv);
+
+/*
+ * The image of @bs's backing chain (below @bs) whose name, as its
+ * overlay records it, is @name: both taken relative to the overlay's
+ * directory and made canonical (protocol names compared as they are).
+ * NULL if there is none.  As QEMU's bdrv_find_backing_image().
+ */
+BlockDriverState *img_find_backing_image(BlockDriverState *bs,
+                                         const char *name);
 
 /*
  * Command line errors: print "qemu-img: <message>" and the hint to use

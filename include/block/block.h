@@ -374,11 +374,37 @@ int co_wrapper_mixed bdrv_block_status_above(BlockDriverState *bs,
                                              BlockDriverState **file);
 int co_wrapper bdrv_is_allocated(BlockDriverState *bs, int64_t offset,
                                  int64_t bytes, int64_t *pnum);
+int co_wrapper bdrv_is_allocated_above(BlockDriverState *top,
+                                       BlockDriverState *base,
+                                       bool include_base, int64_t offset,
+                                       int64_t bytes, int64_t *pnum);
 /* Zeroes *res, then runs the driver's check (-ENOTSUP without one) */
 int coroutine_fn bdrv_co_check(BlockDriverState *bs, BdrvCheckResult *res,
                                BdrvCheckMode fix);
 int co_wrapper bdrv_check(BlockDriverState *bs, BdrvCheckResult *res,
                           BdrvCheckMode fix);
+
+/*
+ * qemu-img rebase: record @backing_file (NULL: none) and @backing_fmt as
+ * the backing file of @bs's image.  -EINVAL for a format without a file,
+ * or no format when @require_fmt; -ENOTSUP if the format cannot; else
+ * the driver's result.  On success bs->backing_file/format follow (the
+ * open backing node stays).
+ */
+int coroutine_fn bdrv_co_change_backing_file(BlockDriverState *bs,
+                                             const char *backing_file,
+                                             const char *backing_fmt,
+                                             bool require_fmt);
+int co_wrapper bdrv_change_backing_file(BlockDriverState *bs,
+                                        const char *backing_file,
+                                        const char *backing_fmt,
+                                        bool require_fmt);
+/*
+ * qemu-img commit: drop all data of @bs so that it reads as its backing
+ * file, then flush.  -ENOTSUP (with errp set) if the format cannot.
+ */
+int coroutine_fn bdrv_co_make_empty(BlockDriverState *bs, Error **errp);
+int co_wrapper bdrv_make_empty(BlockDriverState *bs, Error **errp);
 
 /* Wait until no request is in flight on any node */
 void coroutine_mixed_fn bdrv_drain_all(void);

@@ -225,6 +225,25 @@ struct BlockDriver {
     int coroutine_fn_ptr (*bdrv_co_check)(BlockDriverState *bs,
                                       BdrvCheckResult *result,
                                       BdrvCheckMode fix);
+    /*
+     * Record @backing_file (NULL: none) and @backing_fmt (NULL: none;
+     * never without a file) as the backing file of the image, for the
+     * next open (qemu-img rebase).  The open backing child is not
+     * changed, nor are bs->backing_file/backing_format (the core updates
+     * those on success).  Returns 0, -ENOSPC if the name does not fit in
+     * the header, -EINVAL for a name the format refuses, or -errno.
+     * Without the hook the core returns -ENOTSUP.
+     */
+    int coroutine_fn_ptr (*bdrv_co_change_backing_file)(
+        BlockDriverState *bs, const char *backing_file,
+        const char *backing_fmt);
+    /*
+     * Drop all data of the image so that it reads as its backing file
+     * (or zeroes) everywhere (qemu-img commit).  No request is in flight.
+     * Returns 0 or -errno; the core flushes afterwards and reports.
+     * Without the hook the core returns -ENOTSUP.
+     */
+    int coroutine_fn_ptr (*bdrv_co_make_empty)(BlockDriverState *bs);
 
     /* Creation: create_opts lists options in the order they are printed */
     QemuOptsList *create_opts;
