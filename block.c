@@ -1637,6 +1637,96 @@ int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_info)
     return -ENOTSUP;
 }
 
+int bdrv_snapshot_find(BlockDriverState *bs, QEMUSnapshotInfo *sn_info,
+                       const char *name)
+{
+    g_autofree QEMUSnapshotInfo *tab = NULL;
+    int n = bdrv_snapshot_list(bs, &tab);
+    int i;
+
+    if (n < 0) {
+        return n;
+    }
+    for (i = 0; i < n; i++) {
+        if (!strcmp(tab[i].name, name)) {
+            *sn_info = tab[i];
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+/* The node whose snapshots a filter's snapshot operation is about */
+static BlockDriverState *bdrv_snapshot_node(BlockDriverState *bs)
+{
+    while (bs->drv && bs->drv->is_filter && bs->file &&
+           !bs->drv->bdrv_co_snapshot_goto) {
+        bs = bs->file->bs;
+    }
+    return bs;
+}
+
+int coroutine_fn bdrv_co_snapshot_create(BlockDriverState *bs,
+                                         QEMUSnapshotInfo *sn_info)
+{
+    bs = bdrv_snapshot_node(bs);
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
+    if (!bs->drv->bdrv_co_snapshot_create) {
+        return -ENOTSUP;
+    }
+    if (bs->read_only) {
+        return -EACCES;
+    }
+    return bs->drv->bdrv_co_snapshot_create(bs, sn_info);
+}
+
+int coroutine_fn bdrv_co_snapshot_goto(BlockDriverState *bs,
+                                       const char *snapshot_id,
+                                       Error **errp)
+{
+    int ret;
+
+    bs = bdrv_snapshot_node(bs);
+    if (!bs->drv) {
+        error_setg(errp, "Block driver is closed");
+        return -ENOMEDIUM;
+    }
+    if (!bs->drv->bdrv_co_snapshot_goto) {
+        error_setg(errp, "Block driver does not support snapshots");
+        return -ENOTSUP;
+    }
+    ret = bs->drv->bdrv_co_snapshot_goto(bs, snapshot_id);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to load snapshot");
+    }
+    return ret;
+}
+
+int coroutine_fn bdrv_co_snapshot_delete(BlockDriverState *bs,
+                                         const char *snapshot_id,
+                                         const char *name, Error **errp)
+{
+    bs = bdrv_snapshot_node(bs);
+    if (!bs->drv) {
+        error_setg(errp, "Device '%s' has no medium",
+                   bdrv_get_node_name(bs));
+        return -ENOMEDIUM;
+    }
+    if (!snapshot_id && !name) {
+        error_setg(errp, "snapshot_id and name are both NULL");
+        return -EINVAL;
+    }
+    if (!bs->drv->bdrv_co_snapshot_delete) {
+        error_setg(errp, "Block format '%s' used by device '%s' does not "
+                   "support internal snapshot deletion",
+                   bs->drv->format_name, bdrv_get_node_name(bs));
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_co_snapshot_delete(bs, snapshot_id, name, errp);
+}
+
 QDict *bdrv_get_specific_info(BlockDriverState *bs, Error **errp)
 {
     BlockDriver *drv = bs->drv;
