@@ -64,6 +64,7 @@ void qcow2_free_snapshots(BDRVQcow2State *s)
 int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs, uint32_t nb,
                                       Error **errp)
 {
+    ERRP_GUARD();
     BDRVQcow2State *s = bs->opaque;
     uint64_t offset = s->snapshots_offset;
     uint64_t table_length = 0;
@@ -102,6 +103,8 @@ int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs, uint32_t nb,
         if (sn->extra_data_size > QCOW_MAX_SNAPSHOT_EXTRA_DATA) {
             error_setg(errp, "Too much extra metadata in snapshot table "
                        "entry %" PRIu32, i);
+            error_append_hint(errp, "You can force-remove this extra "
+                              "metadata with qemu-img check -r all\n");
             return -EFBIG;
         }
 
@@ -154,6 +157,9 @@ int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs, uint32_t nb,
         if (table_length > QCOW_MAX_SNAPSHOTS_SIZE ||
             offset - s->snapshots_offset > INT_MAX) {
             error_setg(errp, "Snapshot table is too big");
+            error_append_hint(errp, "You can force-remove all %" PRIu32
+                              " overhanging snapshots with qemu-img check "
+                              "-r all\n", nb - i);
             return -EFBIG;
         }
     }
@@ -770,7 +776,6 @@ int coroutine_fn qcow2_co_snapshot_delete(BlockDriverState *bs,
     sn = s->snapshots[index];
     ret = check_snapshot_l1(s, &sn, errp);
     if (ret < 0) {
-        error_prepend(errp, "Snapshot L1 table invalid: ");
         goto out;
     }
 

@@ -962,7 +962,7 @@ static int qcow2_read_geometry(BlockDriverState *bs, Qcow2OpenHeader *h,
     h->nb_snapshots = qcow2_ld32(h->hdr + QCOW2_HDR_NB_SNAPSHOTS);
     s->snapshots_offset = qcow2_ld64(h->hdr + QCOW2_HDR_SNAPSHOTS_OFFSET);
     if (h->nb_snapshots > QCOW_MAX_SNAPSHOTS) {
-        error_setg(errp, "Too many snapshots");
+        error_setg(errp, "Snapshot table too large");
         return -EINVAL;
     }
     if (!validate_table_offset(s, s->snapshots_offset, h->nb_snapshots,
