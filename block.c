@@ -1719,12 +1719,58 @@ int coroutine_fn bdrv_co_snapshot_delete(BlockDriverState *bs,
         return -EINVAL;
     }
     if (!bs->drv->bdrv_co_snapshot_delete) {
-        error_setg(errp, "Block format '%s' used by device '%s' does not "
+        error_setg(errp, "Block format '%s' used by device '' does not "
                    "support internal snapshot deletion",
-                   bs->drv->format_name, bdrv_get_node_name(bs));
+                   bs->drv->format_name);
         return -ENOTSUP;
     }
     return bs->drv->bdrv_co_snapshot_delete(bs, snapshot_id, name, errp);
+}
+
+int bdrv_snapshot_load_tmp(BlockDriverState *bs, const char *snapshot_id,
+                           const char *name, Error **errp)
+{
+    bs = bdrv_snapshot_node(bs);
+    if (!bs->drv) {
+        error_setg(errp, "Device '%s' has no medium",
+                   bdrv_get_node_name(bs));
+        return -ENOMEDIUM;
+    }
+    if (!snapshot_id && !name) {
+        error_setg(errp, "snapshot_id and snapshot_name are both NULL");
+        return -EINVAL;
+    }
+    /* Only internal snapshots can be loaded, and only for reading */
+    if (!bs->read_only) {
+        error_setg(errp, "Device is not readonly");
+        return -EINVAL;
+    }
+    if (!bs->drv->bdrv_snapshot_load_tmp) {
+        error_setg(errp, "Block format '%s' used by device '' does not "
+                   "support temporarily loading internal snapshots",
+                   bs->drv->format_name);
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_snapshot_load_tmp(bs, snapshot_id, name, errp);
+}
+
+int bdrv_snapshot_load_tmp_by_id_or_name(BlockDriverState *bs,
+                                         const char *id_or_name,
+                                         Error **errp)
+{
+    Error *local_err = NULL;
+    int ret;
+
+    ret = bdrv_snapshot_load_tmp(bs, id_or_name, NULL, &local_err);
+    if (ret == -ENOENT || ret == -EINVAL) {
+        error_free(local_err);
+        local_err = NULL;
+        ret = bdrv_snapshot_load_tmp(bs, NULL, id_or_name, &local_err);
+    }
+    if (local_err) {
+        error_propagate(errp, local_err);
+    }
+    return ret;
 }
 
 QDict *bdrv_get_specific_info(BlockDriverState *bs, Error **errp)

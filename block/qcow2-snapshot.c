@@ -825,6 +825,56 @@ out:
     return ret;
 }
 
+/*
+ * Read-only opens: make the snapshot's L1 table the one reads go
+ * through.  The disk size stays what it was at open, as in QEMU.
+ */
+int qcow2_snapshot_load_tmp(BlockDriverState *bs, const char *snapshot_id,
+                            const char *name, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QCowSnapshot *sn;
+    uint64_t *l1;
+    uint64_t bytes;
+    uint32_t i;
+    int index, ret;
+
+    assert(bs->read_only);
+    index = find_snapshot_by_id_and_name(s, snapshot_id, name);
+    if (index < 0) {
+        error_setg(errp, "Can't find snapshot");
+        return -ENOENT;
+    }
+    sn = &s->snapshots[index];
+    ret = check_snapshot_l1(s, sn, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    bytes = (uint64_t)sn->l1_size * sizeof(uint64_t);
+    l1 = g_try_malloc0(MAX(bytes, 1));
+    if (!l1) {
+        error_setg(errp, "Failed to allocate the snapshot's L1 table");
+        return -ENOMEM;
+    }
+    if (bytes) {
+        ret = bdrv_pread(bs->file, sn->l1_table_offset, bytes, l1, 0);
+        if (ret < 0) {
+            error_setg(errp, "Failed to read l1 table for snapshot");
+            g_free(l1);
+            return ret;
+        }
+    }
+    for (i = 0; i < sn->l1_size; i++) {
+        l1[i] = GUINT64_FROM_BE(l1[i]);
+    }
+    /* Cached L2 tables are shared or clean: they stay valid */
+    g_free(s->l1_table);
+    s->l1_table = l1;
+    s->l1_size = sn->l1_size;
+    s->l1_table_offset = sn->l1_table_offset;
+    return 0;
+}
+
 int qcow2_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_info)
 {
     BDRVQcow2State *s = bs->opaque;

@@ -3163,6 +3163,7 @@ static BlockDriver bdrv_qcow2 = {
     .bdrv_co_snapshot_create    = qcow2_co_snapshot_create,
     .bdrv_co_snapshot_goto      = qcow2_co_snapshot_goto,
     .bdrv_co_snapshot_delete    = qcow2_co_snapshot_delete,
+    .bdrv_snapshot_load_tmp     = qcow2_snapshot_load_tmp,
     .bdrv_dump_info             = qcow2_dump_info,
     .bdrv_co_check              = qcow2_co_check,
 

@@ -586,6 +586,9 @@ int coroutine_fn qcow2_co_snapshot_delete(BlockDriverState *bs,
                                           const char *snapshot_id,
                                           const char *name, Error **errp);
 int qcow2_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_info);
+/* Read-only opens only: reads see the snapshot from now on */
+int qcow2_snapshot_load_tmp(BlockDriverState *bs, const char *snapshot_id,
+                            const char *name, Error **errp);
 
 /* qcow2-cache.c */
 Qcow2Cache *qcow2_cache_create(BlockDriverState *bs, int num_tables,

@@ -263,6 +263,16 @@ int coroutine_fn bdrv_co_snapshot_delete(BlockDriverState *bs,
 int co_wrapper bdrv_snapshot_delete(BlockDriverState *bs,
                                     const char *snapshot_id,
                                     const char *name, Error **errp);
+/*
+ * Let reads of the read-only @bs see a snapshot (qemu-img convert -l):
+ * the one with ID @snapshot_id and name @name (NULL: any)
+ */
+int bdrv_snapshot_load_tmp(BlockDriverState *bs, const char *snapshot_id,
+                           const char *name, Error **errp);
+/* The same with an ID, or failing that a name */
+int bdrv_snapshot_load_tmp_by_id_or_name(BlockDriverState *bs,
+                                         const char *id_or_name,
+                                         Error **errp);
 /* See BlockDriver.bdrv_get_specific_info; NULL if none (caller unrefs) */
 QDict *bdrv_get_specific_info(BlockDriverState *bs, Error **errp);
 /*

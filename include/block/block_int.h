@@ -242,6 +242,14 @@ struct BlockDriver {
                                                 const char *snapshot_id,
                                                 const char *name,
                                                 Error **errp);
+    /*
+     * Read-only nodes: reads see the snapshot matching @snapshot_id and
+     * @name (either may be NULL) until the node is closed.  -ENOENT if
+     * there is none; -errno with @errp set on failure.
+     */
+    int (*bdrv_snapshot_load_tmp)(BlockDriverState *bs,
+                                  const char *snapshot_id,
+                                  const char *name, Error **errp);
     /* Extra lines for qemu-io "info" (printed after the common ones) */
     void (*bdrv_dump_info)(BlockDriverState *bs, GString *out);
     int coroutine_fn_ptr (*bdrv_co_check)(BlockDriverState *bs,
