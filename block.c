@@ -1727,6 +1727,55 @@ int coroutine_fn bdrv_co_snapshot_delete(BlockDriverState *bs,
     return bs->drv->bdrv_co_snapshot_delete(bs, snapshot_id, name, errp);
 }
 
+/* The node that holds the VM state for @bs (filters pass it down) */
+static BlockDriverState *bdrv_vmstate_node(BlockDriverState *bs,
+                                           QEMUIOVector *qiov, int64_t pos,
+                                           int *ret)
+{
+    while (bs->drv && bs->drv->is_filter && bs->file &&
+           !bs->drv->bdrv_co_load_vmstate) {
+        bs = bs->file->bs;
+    }
+    if (!bs->drv) {
+        *ret = -ENOMEDIUM;
+    } else if (pos < 0 || qiov->size > (uint64_t)(INT64_MAX - pos)) {
+        *ret = -EIO;
+    } else if (!bs->drv->bdrv_co_load_vmstate ||
+               !bs->drv->bdrv_co_save_vmstate) {
+        *ret = -ENOTSUP;
+    } else {
+        *ret = 0;
+    }
+    return bs;
+}
+
+int coroutine_fn bdrv_co_readv_vmstate(BlockDriverState *bs,
+                                       QEMUIOVector *qiov, int64_t pos)
+{
+    int ret;
+
+    bs = bdrv_vmstate_node(bs, qiov, pos, &ret);
+    if (ret < 0) {
+        return ret;
+    }
+    return bs->drv->bdrv_co_load_vmstate(bs, qiov, pos);
+}
+
+int coroutine_fn bdrv_co_writev_vmstate(BlockDriverState *bs,
+                                        QEMUIOVector *qiov, int64_t pos)
+{
+    int ret;
+
+    bs = bdrv_vmstate_node(bs, qiov, pos, &ret);
+    if (ret < 0) {
+        return ret;
+    }
+    if (bs->read_only) {
+        return -EPERM;
+    }
+    return bs->drv->bdrv_co_save_vmstate(bs, qiov, pos);
+}
+
 int bdrv_snapshot_load_tmp(BlockDriverState *bs, const char *snapshot_id,
                            const char *name, Error **errp)
 {

@@ -875,6 +875,42 @@ int qcow2_snapshot_load_tmp(BlockDriverState *bs, const char *snapshot_id,
     return 0;
 }
 
+/* VM state */
+
+/* The area starts at the first L1 entry past the disk */
+static uint64_t vm_state_offset(BDRVQcow2State *s)
+{
+    return (uint64_t)s->l1_vm_state_index << (s->cluster_bits + s->l2_bits);
+}
+
+int coroutine_fn qcow2_co_load_vmstate(BlockDriverState *bs,
+                                       QEMUIOVector *qiov, int64_t pos)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if ((uint64_t)pos > (uint64_t)INT64_MAX - vm_state_offset(s) -
+        qiov->size) {
+        return -EFBIG;
+    }
+    BLKDBG_EVENT(bs->file, BLKDBG_VMSTATE_LOAD);
+    return bs->drv->bdrv_co_preadv(bs, vm_state_offset(s) + pos,
+                                   qiov->size, qiov, 0);
+}
+
+int coroutine_fn qcow2_co_save_vmstate(BlockDriverState *bs,
+                                       QEMUIOVector *qiov, int64_t pos)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if ((uint64_t)pos > (uint64_t)INT64_MAX - vm_state_offset(s) -
+        qiov->size) {
+        return -EFBIG;
+    }
+    BLKDBG_EVENT(bs->file, BLKDBG_VMSTATE_SAVE);
+    return bs->drv->bdrv_co_pwritev(bs, vm_state_offset(s) + pos,
+                                    qiov->size, qiov, 0);
+}
+
 int qcow2_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_info)
 {
     BDRVQcow2State *s = bs->opaque;

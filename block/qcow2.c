@@ -1767,10 +1767,22 @@ static int coroutine_fn qcow2_co_read_cow(BlockDriverState *bs,
     uint64_t n;
 
     memset(buf, 0, bytes);
-    if (!bytes || offset >= s->size) {
+    if (!bytes) {
         return 0;
     }
-    n = MIN(bytes, s->size - offset);
+    /*
+     * Past the end of the disk only the tail of its last cluster reads as
+     * zeroes; the VM state area (whole clusters from the L1 entry after
+     * the disk on) keeps its old contents, as guest data does.
+     */
+    if (offset >= (uint64_t)s->l1_vm_state_index <<
+        (s->cluster_bits + s->l2_bits)) {
+        n = bytes;
+    } else if (offset >= s->size) {
+        return 0;
+    } else {
+        n = MIN(bytes, s->size - offset);
+    }
     BLKDBG_EVENT(bs->file, BLKDBG_COW_READ);
     qemu_iovec_init_buf(&qiov, buf, n);
     return qcow2_co_preadv_part(bs, offset, n, &qiov, 0, 0);
@@ -3164,6 +3176,8 @@ static BlockDriver bdrv_qcow2 = {
     .bdrv_co_snapshot_goto      = qcow2_co_snapshot_goto,
     .bdrv_co_snapshot_delete    = qcow2_co_snapshot_delete,
     .bdrv_snapshot_load_tmp     = qcow2_snapshot_load_tmp,
+    .bdrv_co_load_vmstate       = qcow2_co_load_vmstate,
+    .bdrv_co_save_vmstate       = qcow2_co_save_vmstate,
     .bdrv_dump_info             = qcow2_dump_info,
     .bdrv_co_check              = qcow2_co_check,
 

@@ -586,6 +586,11 @@ int coroutine_fn qcow2_co_snapshot_delete(BlockDriverState *bs,
                                           const char *snapshot_id,
                                           const char *name, Error **errp);
 int qcow2_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_info);
+/* The VM state area, past the guest disk (qemu-io read -b, write -b) */
+int coroutine_fn qcow2_co_load_vmstate(BlockDriverState *bs,
+                                       QEMUIOVector *qiov, int64_t pos);
+int coroutine_fn qcow2_co_save_vmstate(BlockDriverState *bs,
+                                       QEMUIOVector *qiov, int64_t pos);
 /* Read-only opens only: reads see the snapshot from now on */
 int qcow2_snapshot_load_tmp(BlockDriverState *bs, const char *snapshot_id,
                             const char *name, Error **errp);

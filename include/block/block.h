@@ -264,6 +264,14 @@ int co_wrapper bdrv_snapshot_delete(BlockDriverState *bs,
                                     const char *snapshot_id,
                                     const char *name, Error **errp);
 /*
+ * The VM state area saved with internal snapshots: qiov->size bytes at
+ * @pos.  0 or -errno (-ENOTSUP if the format has no such area).
+ */
+int coroutine_fn bdrv_co_readv_vmstate(BlockDriverState *bs,
+                                       QEMUIOVector *qiov, int64_t pos);
+int coroutine_fn bdrv_co_writev_vmstate(BlockDriverState *bs,
+                                        QEMUIOVector *qiov, int64_t pos);
+/*
  * Let reads of the read-only @bs see a snapshot (qemu-img convert -l):
  * the one with ID @snapshot_id and name @name (NULL: any)
  */

@@ -243,6 +243,16 @@ struct BlockDriver {
                                                 const char *name,
                                                 Error **errp);
     /*
+     * The VM state area: qiov->size bytes at @pos (>= 0, in range of
+     * int64_t).  -errno on failure.
+     */
+    int coroutine_fn_ptr (*bdrv_co_load_vmstate)(BlockDriverState *bs,
+                                             QEMUIOVector *qiov,
+                                             int64_t pos);
+    int coroutine_fn_ptr (*bdrv_co_save_vmstate)(BlockDriverState *bs,
+                                             QEMUIOVector *qiov,
+                                             int64_t pos);
+    /*
      * Read-only nodes: reads see the snapshot matching @snapshot_id and
      * @name (either may be NULL) until the node is closed.  -ENOENT if
      * there is none; -errno with @errp set on failure.
