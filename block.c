@@ -1638,6 +1638,191 @@ int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_info)
     return -ENOTSUP;
 }
 
+int bdrv_snapshot_find(BlockDriverState *bs, QEMUSnapshotInfo *sn_info,
+                       const char *name)
+{
+    g_autofree QEMUSnapshotInfo *tab = NULL;
+    int n = bdrv_snapshot_list(bs, &tab);
+    int i;
+
+    if (n < 0) {
+        return n;
+    }
+    for (i = 0; i < n; i++) {
+        if (!strcmp(tab[i].name, name)) {
+            *sn_info = tab[i];
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+/* The node whose snapshots a filter's snapshot operation is about */
+static BlockDriverState *bdrv_snapshot_node(BlockDriverState *bs)
+{
+    while (bs->drv && bs->drv->is_filter && bs->file &&
+           !bs->drv->bdrv_co_snapshot_goto) {
+        bs = bs->file->bs;
+    }
+    return bs;
+}
+
+int coroutine_fn bdrv_co_snapshot_create(BlockDriverState *bs,
+                                         QEMUSnapshotInfo *sn_info)
+{
+    bs = bdrv_snapshot_node(bs);
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
+    if (!bs->drv->bdrv_co_snapshot_create) {
+        return -ENOTSUP;
+    }
+    if (bs->read_only) {
+        return -EACCES;
+    }
+    return bs->drv->bdrv_co_snapshot_create(bs, sn_info);
+}
+
+int coroutine_fn bdrv_co_snapshot_goto(BlockDriverState *bs,
+                                       const char *snapshot_id,
+                                       Error **errp)
+{
+    int ret;
+
+    bs = bdrv_snapshot_node(bs);
+    if (!bs->drv) {
+        error_setg(errp, "Block driver is closed");
+        return -ENOMEDIUM;
+    }
+    if (!bs->drv->bdrv_co_snapshot_goto) {
+        error_setg(errp, "Block driver does not support snapshots");
+        return -ENOTSUP;
+    }
+    ret = bs->drv->bdrv_co_snapshot_goto(bs, snapshot_id);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to load snapshot");
+    }
+    return ret;
+}
+
+int coroutine_fn bdrv_co_snapshot_delete(BlockDriverState *bs,
+                                         const char *snapshot_id,
+                                         const char *name, Error **errp)
+{
+    bs = bdrv_snapshot_node(bs);
+    if (!bs->drv) {
+        error_setg(errp, "Device '%s' has no medium",
+                   bdrv_get_node_name(bs));
+        return -ENOMEDIUM;
+    }
+    if (!snapshot_id && !name) {
+        error_setg(errp, "snapshot_id and name are both NULL");
+        return -EINVAL;
+    }
+    if (!bs->drv->bdrv_co_snapshot_delete) {
+        error_setg(errp, "Block format '%s' used by device '' does not "
+                   "support internal snapshot deletion",
+                   bs->drv->format_name);
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_co_snapshot_delete(bs, snapshot_id, name, errp);
+}
+
+/* The node that holds the VM state for @bs (filters pass it down) */
+static BlockDriverState *bdrv_vmstate_node(BlockDriverState *bs,
+                                           QEMUIOVector *qiov, int64_t pos,
+                                           int *ret)
+{
+    while (bs->drv && bs->drv->is_filter && bs->file &&
+           !bs->drv->bdrv_co_load_vmstate) {
+        bs = bs->file->bs;
+    }
+    if (!bs->drv) {
+        *ret = -ENOMEDIUM;
+    } else if (pos < 0 || qiov->size > (uint64_t)(INT64_MAX - pos)) {
+        *ret = -EIO;
+    } else if (!bs->drv->bdrv_co_load_vmstate ||
+               !bs->drv->bdrv_co_save_vmstate) {
+        *ret = -ENOTSUP;
+    } else {
+        *ret = 0;
+    }
+    return bs;
+}
+
+int coroutine_fn bdrv_co_readv_vmstate(BlockDriverState *bs,
+                                       QEMUIOVector *qiov, int64_t pos)
+{
+    int ret;
+
+    bs = bdrv_vmstate_node(bs, qiov, pos, &ret);
+    if (ret < 0) {
+        return ret;
+    }
+    return bs->drv->bdrv_co_load_vmstate(bs, qiov, pos);
+}
+
+int coroutine_fn bdrv_co_writev_vmstate(BlockDriverState *bs,
+                                        QEMUIOVector *qiov, int64_t pos)
+{
+    int ret;
+
+    bs = bdrv_vmstate_node(bs, qiov, pos, &ret);
+    if (ret < 0) {
+        return ret;
+    }
+    if (bs->read_only) {
+        return -EPERM;
+    }
+    return bs->drv->bdrv_co_save_vmstate(bs, qiov, pos);
+}
+
+int bdrv_snapshot_load_tmp(BlockDriverState *bs, const char *snapshot_id,
+                           const char *name, Error **errp)
+{
+    bs = bdrv_snapshot_node(bs);
+    if (!bs->drv) {
+        error_setg(errp, "Device '%s' has no medium",
+                   bdrv_get_node_name(bs));
+        return -ENOMEDIUM;
+    }
+    if (!snapshot_id && !name) {
+        error_setg(errp, "snapshot_id and snapshot_name are both NULL");
+        return -EINVAL;
+    }
+    /* Only internal snapshots can be loaded, and only for reading */
+    if (!bs->read_only) {
+        error_setg(errp, "Device is not readonly");
+        return -EINVAL;
+    }
+    if (!bs->drv->bdrv_snapshot_load_tmp) {
+        error_setg(errp, "Block format '%s' used by device '' does not "
+                   "support temporarily loading internal snapshots",
+                   bs->drv->format_name);
+        return -ENOTSUP;
+    }
+    return bs->drv->bdrv_snapshot_load_tmp(bs, snapshot_id, name, errp);
+}
+
+int bdrv_snapshot_load_tmp_by_id_or_name(BlockDriverState *bs,
+                                         const char *id_or_name,
+                                         Error **errp)
+{
+    Error *local_err = NULL;
+    int ret;
+
+    ret = bdrv_snapshot_load_tmp(bs, id_or_name, NULL, &local_err);
+    if (ret == -ENOENT || ret == -EINVAL) {
+        error_free(local_err);
+        local_err = NULL;
+        ret = bdrv_snapshot_load_tmp(bs, NULL, id_or_name, &local_err);
+    }
+    if (local_err) {
+        error_propagate(errp, local_err);
+    }
+    return ret;
+}
+
 QDict *bdrv_get_specific_info(BlockDriverState *bs, Error **errp)
 {
     BlockDriver *drv = bs->drv;

@@ -512,7 +512,7 @@ static int read_f(BlockBackend *blk, int argc, char **argv)
     buf = io_buffer_new(blk, bytes, 0xab);
     clock_now(&start);
     if (vmstate) {
-        ret = -ENOTSUP;
+        ret = blk_load_vmstate(blk, buf, offset, bytes);
     } else {
         ret = blk_pread(blk, offset, bytes, buf, 0);
     }
@@ -796,7 +796,7 @@ static int write_f(BlockBackend *blk, int argc, char **argv)
 
     clock_now(&start);
     if (vmstate) {
-        ret = -ENOTSUP;
+        ret = blk_save_vmstate(blk, buf, offset, bytes);
     } else if (zeroes) {
         ret = blk_pwrite_zeroes(blk, offset, bytes, flags);
     } else if (compressed) {

@@ -321,6 +321,37 @@ int coroutine_fn blk_co_truncate(BlockBackend *blk, int64_t offset,
     return bdrv_co_truncate(blk->root, offset, exact, prealloc, flags, errp);
 }
 
+int coroutine_fn blk_co_load_vmstate(BlockBackend *blk, uint8_t *buf,
+                                     int64_t pos, int size)
+{
+    QEMUIOVector qiov;
+    int ret;
+
+    if (!blk_bs(blk) || !blk_bs(blk)->drv) {
+        return -ENOMEDIUM;
+    }
+    qemu_iovec_init_buf(&qiov, buf, size);
+    ret = bdrv_co_readv_vmstate(blk_bs(blk), &qiov, pos);
+    return ret < 0 ? ret : size;
+}
+
+int coroutine_fn blk_co_save_vmstate(BlockBackend *blk, const uint8_t *buf,
+                                     int64_t pos, int size)
+{
+    QEMUIOVector qiov;
+    int ret;
+
+    if (!blk_bs(blk) || !blk_bs(blk)->drv) {
+        return -ENOMEDIUM;
+    }
+    qemu_iovec_init_buf(&qiov, (void *)buf, size);
+    ret = bdrv_co_writev_vmstate(blk_bs(blk), &qiov, pos);
+    if (ret >= 0 && !blk->enable_write_cache) {
+        ret = bdrv_co_flush(blk_bs(blk));
+    }
+    return ret < 0 ? ret : size;
+}
+
 /* The synchronous forms (blk_pread() ...) are generated from the header */
 
 /* Asynchronous requests */

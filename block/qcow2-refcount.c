@@ -1556,6 +1556,14 @@ static int coroutine_fn calculate_refcounts(BlockDriverState *bs,
             res->corruptions++;
             continue;
         }
+        /* A bogus size must not make us read (and count) random data */
+        if (sn->l1_size > QCOW_MAX_L1_SIZE / sizeof(uint64_t)) {
+            error_printf("ERROR snapshot %s (%s) l1_size=%#" PRIx32 ": "
+                         "L1 table is too large; snapshot table entry "
+                         "corrupted\n", sn->id_str, sn->name, sn->l1_size);
+            res->corruptions++;
+            continue;
+        }
         ret = check_l1(bs, res, rc, sn->l1_table_offset, sn->l1_size,
                        false, fix);
         if (ret < 0) {

@@ -466,105 +466,6 @@ static int coroutine_fn qcow2_read_bitmap_list(BlockDriverState *bs,
     return 0;
 }
 
-/* Snapshots */
-
-#define QCOW2_SNAPSHOT_HEADER_SIZE 40
-
-static void free_snapshots(BDRVQcow2State *s)
-{
-    int i;
-
-    for (i = 0; i < s->nb_snapshots; i++) {
-        g_free(s->snapshots[i].id_str);
-        g_free(s->snapshots[i].name);
-    }
-    g_free(s->snapshots);
-    s->snapshots = NULL;
-}
-
-static int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs,
-                                             uint32_t nb, Error **errp)
-{
-    BDRVQcow2State *s = bs->opaque;
-    uint64_t offset = s->snapshots_offset;
-    uint32_t i;
-    int ret;
-
-    s->snapshots = g_new0(QCowSnapshot, MAX(nb, 1));
-    s->nb_snapshots = 0;
-    for (i = 0; i < nb; i++) {
-        uint8_t h[QCOW2_SNAPSHOT_HEADER_SIZE];
-        QCowSnapshot *sn = &s->snapshots[i];
-        uint16_t id_len, name_len;
-        uint32_t extra_len;
-        g_autofree uint8_t *extra = NULL;
-
-        ret = bdrv_co_pread(bs->file, offset, sizeof(h), h, 0);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to read snapshot table");
-            return ret;
-        }
-        sn->l1_table_offset = qcow2_ld64(h);
-        sn->l1_size = qcow2_ld32(h + 8);
-        id_len = qcow2_ld16(h + 12);
-        name_len = qcow2_ld16(h + 14);
-        sn->date_sec = qcow2_ld32(h + 16);
-        sn->date_nsec = qcow2_ld32(h + 20);
-        sn->vm_clock_nsec = qcow2_ld64(h + 24);
-        sn->vm_state_size = qcow2_ld32(h + 32);
-        extra_len = qcow2_ld32(h + 36);
-        sn->extra_data_size = extra_len;
-        sn->disk_size = s->size;
-        offset += sizeof(h);
-
-        if (extra_len > 1024) {
-            error_setg(errp, "Too much extra metadata in snapshot table "
-                       "entry %" PRIu32, i);
-            return -EFBIG;
-        }
-        extra = g_malloc0(MAX(extra_len, 24));
-        ret = bdrv_co_pread(bs->file, offset, extra_len, extra, 0);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to read snapshot table");
-            return ret;
-        }
-        offset += extra_len;
-        if (extra_len >= 8) {
-            sn->vm_state_size = qcow2_ld64(extra);
-        }
-        if (extra_len >= 16) {
-            sn->disk_size = qcow2_ld64(extra + 8);
-        }
-        /* Older writers did not record the instruction count */
-        sn->icount = extra_len >= 24 ? qcow2_ld64(extra + 16) : -1ULL;
-
-        sn->id_str = g_malloc0(id_len + 1);
-        ret = bdrv_co_pread(bs->file, offset, id_len, sn->id_str, 0);
-        offset += id_len;
-        if (ret >= 0) {
-            sn->name = g_malloc0(name_len + 1);
-            ret = bdrv_co_pread(bs->file, offset, name_len, sn->name, 0);
-            offset += name_len;
-        }
-        s->nb_snapshots = i + 1;
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to read snapshot table");
-            return ret;
-        }
-        offset = ROUND_UP(offset, 8);
-        if (offset - s->snapshots_offset > QCOW_MAX_SNAPSHOTS_SIZE) {
-            error_setg(errp, "Snapshot table is too big");
-            return -EFBIG;
-        }
-        if (sn->l1_size > QCOW_MAX_L1_SIZE / sizeof(uint64_t)) {
-            error_setg(errp, "Snapshot L1 table too large");
-            return -EFBIG;
-        }
-    }
-    s->snapshots_size = offset - s->snapshots_offset;
-    return 0;
-}
-
 /* Open and close */
 
 static bool validate_table_offset(BDRVQcow2State *s, uint64_t offset,
@@ -1061,7 +962,7 @@ static int qcow2_read_geometry(BlockDriverState *bs, Qcow2OpenHeader *h,
     h->nb_snapshots = qcow2_ld32(h->hdr + QCOW2_HDR_NB_SNAPSHOTS);
     s->snapshots_offset = qcow2_ld64(h->hdr + QCOW2_HDR_SNAPSHOTS_OFFSET);
     if (h->nb_snapshots > QCOW_MAX_SNAPSHOTS) {
-        error_setg(errp, "Too many snapshots");
+        error_setg(errp, "Snapshot table too large");
         return -EINVAL;
     }
     if (!validate_table_offset(s, s->snapshots_offset, h->nb_snapshots,
@@ -1376,7 +1277,7 @@ static void qcow2_free_state(BlockDriverState *bs)
     g_free(s->feature_table);
     s->feature_table = NULL;
     free_unknown_extensions(s);
-    free_snapshots(s);
+    qcow2_free_snapshots(s);
     free_bitmaps(s);
     s->nb_bitmaps = 0;
     g_free(s->image_backing_file);
@@ -1866,10 +1767,22 @@ static int coroutine_fn qcow2_co_read_cow(BlockDriverState *bs,
     uint64_t n;
 
     memset(buf, 0, bytes);
-    if (!bytes || offset >= s->size) {
+    if (!bytes) {
         return 0;
     }
-    n = MIN(bytes, s->size - offset);
+    /*
+     * Past the end of the disk only the tail of its last cluster reads as
+     * zeroes; the VM state area (whole clusters from the L1 entry after
+     * the disk on) keeps its old contents, as guest data does.
+     */
+    if (offset >= (uint64_t)s->l1_vm_state_index <<
+        (s->cluster_bits + s->l2_bits)) {
+        n = bytes;
+    } else if (offset >= s->size) {
+        return 0;
+    } else {
+        n = MIN(bytes, s->size - offset);
+    }
     BLKDBG_EVENT(bs->file, BLKDBG_COW_READ);
     qemu_iovec_init_buf(&qiov, buf, n);
     return qcow2_co_preadv_part(bs, offset, n, &qiov, 0, 0);
@@ -2578,18 +2491,18 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
         return -EINVAL;
     }
 
+    /* A v2 snapshot entry does not record the disk size it had */
+    if (s->nb_snapshots && s->qcow_version < 3) {
+        error_setg(errp, "Can't resize a v2 image which has snapshots");
+        return -ENOTSUP;
+    }
+
     qemu_co_mutex_lock(&s->lock);
     if ((uint64_t)offset < old_size) {
         if (prealloc != PREALLOC_MODE_OFF) {
             error_setg(errp, "Preallocation can't be used for shrinking an "
                        "image");
             ret = -EINVAL;
-            goto out;
-        }
-        if (s->nb_snapshots) {
-            error_setg(errp, "Can't shrink an image with internal "
-                       "snapshots");
-            ret = -ENOTSUP;
             goto out;
         }
         qcow2_wait_inflight(bs, offset, old_size - offset);
@@ -2904,34 +2817,6 @@ static void qcow2_dump_info(BlockDriverState *bs, GString *out)
 
     g_string_append(out, "Format specific information:\n");
     dump_qobject(out, 1, qdict_get(info, "data"));
-}
-
-/* Internal snapshots, from the snapshot table read at open */
-static int qcow2_snapshot_list(BlockDriverState *bs,
-                               QEMUSnapshotInfo **psn_info)
-{
-    BDRVQcow2State *s = bs->opaque;
-    QEMUSnapshotInfo *tab;
-    int i;
-
-    *psn_info = NULL;
-    if (!s->nb_snapshots) {
-        return 0;
-    }
-    tab = g_new0(QEMUSnapshotInfo, s->nb_snapshots);
-    for (i = 0; i < s->nb_snapshots; i++) {
-        QCowSnapshot *sn = &s->snapshots[i];
-
-        pstrcpy(tab[i].id_str, sizeof(tab[i].id_str), sn->id_str);
-        pstrcpy(tab[i].name, sizeof(tab[i].name), sn->name);
-        tab[i].vm_state_size = sn->vm_state_size;
-        tab[i].date_sec = sn->date_sec;
-        tab[i].date_nsec = sn->date_nsec;
-        tab[i].vm_clock_nsec = sn->vm_clock_nsec;
-        tab[i].icount = sn->icount;
-    }
-    *psn_info = tab;
-    return s->nb_snapshots;
 }
 
 static int64_t qcow2_get_allocated_file_size(BlockDriverState *bs)
@@ -3512,6 +3397,12 @@ static BlockDriver bdrv_qcow2 = {
     .bdrv_refresh_filename      = qcow2_refresh_filename,
     .bdrv_get_specific_info     = qcow2_get_specific_info,
     .bdrv_snapshot_list         = qcow2_snapshot_list,
+    .bdrv_co_snapshot_create    = qcow2_co_snapshot_create,
+    .bdrv_co_snapshot_goto      = qcow2_co_snapshot_goto,
+    .bdrv_co_snapshot_delete    = qcow2_co_snapshot_delete,
+    .bdrv_snapshot_load_tmp     = qcow2_snapshot_load_tmp,
+    .bdrv_co_load_vmstate       = qcow2_co_load_vmstate,
+    .bdrv_co_save_vmstate       = qcow2_co_save_vmstate,
     .bdrv_dump_info             = qcow2_dump_info,
     .bdrv_co_check              = qcow2_co_check,
     .bdrv_co_change_backing_file = qcow2_co_change_backing_file,

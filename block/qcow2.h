@@ -29,6 +29,11 @@
 #define QCOW_MAX_L1_SIZE (32 * MiB)
 #define QCOW_MAX_SNAPSHOTS 65536
 #define QCOW_MAX_SNAPSHOTS_SIZE (1024 * QCOW_MAX_SNAPSHOTS)
+#define QCOW_MAX_SNAPSHOT_EXTRA_DATA 1024
+
+/* Snapshot table entry: fixed part, and the extra data we know */
+#define QCOW2_SNAPSHOT_HEADER_SIZE 40
+#define QCOW2_SNAPSHOT_EXTRA_SIZE  24
 
 /* L1/L2 entry flags */
 #define QCOW_OFLAG_COPIED     (1ULL << 63)
@@ -132,7 +137,7 @@ typedef struct Qcow2UnknownHeaderExtension {
     uint8_t data[];
 } Qcow2UnknownHeaderExtension;
 
-/* One internal snapshot, as far as we need it */
+/* One internal snapshot (an entry of the snapshot table) */
 typedef struct QCowSnapshot {
     uint64_t l1_table_offset;
     uint32_t l1_size;
@@ -145,6 +150,8 @@ typedef struct QCowSnapshot {
     uint64_t vm_clock_nsec;
     uint64_t icount;            /* -1ULL when the entry has none */
     uint32_t extra_data_size;
+    /* Extra data past what we know, written back as read (or NULL) */
+    uint8_t *unknown_extra_data;
 } QCowSnapshot;
 
 /* Persistent dirty bitmaps: header extension and directory entries */
@@ -594,6 +601,31 @@ int coroutine_fn qcow2_preallocate_metadata(BlockDriverState *bs,
                                             uint64_t offset,
                                             uint64_t new_length,
                                             uint64_t *end_host);
+
+/*
+ * qcow2-snapshot.c: internal snapshots (above the cluster unit, used by
+ * qcow2.c only)
+ */
+/* Read the @nb entries of the table at s->snapshots_offset (open) */
+int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs, uint32_t nb,
+                                      Error **errp);
+void qcow2_free_snapshots(BDRVQcow2State *s);
+int coroutine_fn qcow2_co_snapshot_create(BlockDriverState *bs,
+                                          QEMUSnapshotInfo *sn_info);
+int coroutine_fn qcow2_co_snapshot_goto(BlockDriverState *bs,
+                                        const char *snapshot_id);
+int coroutine_fn qcow2_co_snapshot_delete(BlockDriverState *bs,
+                                          const char *snapshot_id,
+                                          const char *name, Error **errp);
+int qcow2_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_info);
+/* The VM state area, past the guest disk (qemu-io read -b, write -b) */
+int coroutine_fn qcow2_co_load_vmstate(BlockDriverState *bs,
+                                       QEMUIOVector *qiov, int64_t pos);
+int coroutine_fn qcow2_co_save_vmstate(BlockDriverState *bs,
+                                       QEMUIOVector *qiov, int64_t pos);
+/* Read-only opens only: reads see the snapshot from now on */
+int qcow2_snapshot_load_tmp(BlockDriverState *bs, const char *snapshot_id,
+                            const char *name, Error **errp);
 
 /* qcow2-cache.c */
 Qcow2Cache *qcow2_cache_create(BlockDriverState *bs, int num_tables,

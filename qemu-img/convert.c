@@ -33,6 +33,19 @@
 /* Largest extent handled in one step, in sectors */
 #define IMG_CONVERT_MAX_EXTENT (BDRV_REQUEST_MAX_BYTES >> BDRV_SECTOR_BITS)
 
+/* -l snapshot.id=...,snapshot.name=... */
+static QemuOptsList convert_snapshot_opts = {
+    .name = "snapshot",
+    QEMU_OPTS_LIST_INIT(convert_snapshot_opts),
+    .desc = {
+        { .name = "snapshot.id", .type = QEMU_OPT_STRING,
+          .help = "Internal snapshot ID" },
+        { .name = "snapshot.name", .type = QEMU_OPT_STRING,
+          .help = "Internal snapshot name" },
+        { /* end of list */ }
+    },
+};
+
 typedef enum ImgConvertStatus {
     IMG_CONVERT_DATA,       /* copy (zero runs may still be skipped) */
     IMG_CONVERT_ZERO,       /* reads as zeroes */
@@ -987,12 +1000,39 @@ static int img_convert_open_sources(ImgConvertState *s,
     }
 
     if (o->snapshot_name) {
-        /* No driver here can load internal snapshots */
-        error_report("Failed to load snapshot: Block format '%s' used by "
-                     "device '' does not support temporarily loading "
-                     "internal snapshots",
-                     bdrv_get_format_name(blk_bs(s->src[0])));
-        return -1;
+        Error *err = NULL;
+        int ret;
+
+        /* -l snapshot.id=ID,snapshot.name=NAME, or an ID or name */
+        if (strstart(o->snapshot_name, "snapshot.", NULL)) {
+            QemuOpts *opts = qemu_opts_parse_noisily(&convert_snapshot_opts,
+                                                     o->snapshot_name,
+                                                     false);
+            if (!opts) {
+                error_report("Failed in parsing snapshot param '%s'",
+                             o->snapshot_name);
+                return -1;
+            }
+            ret = bdrv_snapshot_load_tmp(blk_bs(s->src[0]),
+                                         qemu_opt_get(opts, "snapshot.id"),
+                                         qemu_opt_get(opts, "snapshot.name"),
+                                         &err);
+            qemu_opts_del(opts);
+        } else {
+            if (s->src_num > 1) {
+                error_report("No support for concatenating multiple "
+                             "snapshot");
+                return -1;
+            }
+            ret = bdrv_snapshot_load_tmp_by_id_or_name(blk_bs(s->src[0]),
+                                                       o->snapshot_name,
+                                                       &err);
+        }
+        if (ret < 0) {
+            error_prepend(&err, "Failed to load snapshot: ");
+            error_report_err(err);
+            return -1;
+        }
     }
     return 0;
 }

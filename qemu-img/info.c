@@ -498,9 +498,8 @@ typedef enum ImgSnapshotAction {
 } ImgSnapshotAction;
 
 /*
- * Internal snapshots can be listed (for the formats that have them); the
- * block layer cannot create, apply or delete them, so those actions fail
- * the way QEMU's do on a format without snapshot support.
+ * List, create, apply or delete internal snapshots; formats without them
+ * fail as QEMU's do.
  */
 int img_snapshot(int argc, char **argv)
 {
@@ -516,6 +515,7 @@ int img_snapshot(int argc, char **argv)
     bool quiet = false, image_opts = false, force_share = false;
     int flags = BDRV_O_RDWR;
     BlockBackend *blk;
+    Error *err = NULL;
     int ret = 0;
     int c;
 
@@ -579,21 +579,47 @@ int img_snapshot(int argc, char **argv)
         g_free(tab);
         break;
     }
-    case IMG_SNAPSHOT_CREATE:
-        error_report("Could not create snapshot '%s': %d (%s)",
-                     snapshot_name, -ENOTSUP, strerror(ENOTSUP));
-        ret = 1;
+    case IMG_SNAPSHOT_CREATE: {
+        QEMUSnapshotInfo sn = { .icount = 0 };
+        gint64 now = g_get_real_time();
+
+        pstrcpy(sn.name, sizeof(sn.name), snapshot_name);
+        sn.date_sec = now / G_USEC_PER_SEC;
+        sn.date_nsec = (now % G_USEC_PER_SEC) * 1000;
+        ret = bdrv_snapshot_create(blk_bs(blk), &sn);
+        if (ret) {
+            error_report("Could not create snapshot '%s': %d (%s)",
+                         snapshot_name, ret, strerror(-ret));
+            ret = 1;
+        }
         break;
+    }
     case IMG_SNAPSHOT_APPLY:
-        error_report("Could not apply snapshot '%s': Block driver does not "
-                     "support snapshots", snapshot_name);
-        ret = 1;
+        ret = bdrv_snapshot_goto(blk_bs(blk), snapshot_name, &err);
+        if (ret) {
+            error_prepend(&err, "Could not apply snapshot '%s': ",
+                          snapshot_name);
+            error_report_err(err);
+            ret = 1;
+        }
         break;
-    case IMG_SNAPSHOT_DELETE:
-        error_report("Could not delete snapshot '%s': snapshot not found",
-                     snapshot_name);
-        ret = 1;
+    case IMG_SNAPSHOT_DELETE: {
+        QEMUSnapshotInfo sn;
+
+        /* As in QEMU, looked up by name only */
+        if (bdrv_snapshot_find(blk_bs(blk), &sn, snapshot_name) < 0) {
+            error_report("Could not delete snapshot '%s': snapshot not "
+                         "found", snapshot_name);
+            ret = 1;
+        } else if (bdrv_snapshot_delete(blk_bs(blk), sn.id_str, sn.name,
+                                        &err) < 0) {
+            error_prepend(&err, "Could not delete snapshot '%s': ",
+                          snapshot_name);
+            error_report_err(err);
+            ret = 1;
+        }
         break;
+    }
     }
     blk_unref(blk);
     return ret;

@@ -252,6 +252,48 @@ bool bdrv_has_zero_init(BlockDriverState *bs);
  * it), or -errno (-ENOTSUP if the format has none).
  */
 int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_info);
+/* The first snapshot named @name into *sn_info: 0, or -ENOENT / -errno */
+int bdrv_snapshot_find(BlockDriverState *bs, QEMUSnapshotInfo *sn_info,
+                       const char *name);
+/*
+ * Create a snapshot (see BlockDriver.bdrv_co_snapshot_create): 0 or
+ * -errno (-ENOTSUP if the format has no snapshots)
+ */
+int coroutine_fn bdrv_co_snapshot_create(BlockDriverState *bs,
+                                         QEMUSnapshotInfo *sn_info);
+int co_wrapper bdrv_snapshot_create(BlockDriverState *bs,
+                                    QEMUSnapshotInfo *sn_info);
+/* Revert the active image to the snapshot with ID or name @snapshot_id */
+int coroutine_fn bdrv_co_snapshot_goto(BlockDriverState *bs,
+                                       const char *snapshot_id,
+                                       Error **errp);
+int co_wrapper bdrv_snapshot_goto(BlockDriverState *bs,
+                                  const char *snapshot_id, Error **errp);
+/* Delete the snapshot with ID @snapshot_id and name @name (NULL: any) */
+int coroutine_fn bdrv_co_snapshot_delete(BlockDriverState *bs,
+                                         const char *snapshot_id,
+                                         const char *name, Error **errp);
+int co_wrapper bdrv_snapshot_delete(BlockDriverState *bs,
+                                    const char *snapshot_id,
+                                    const char *name, Error **errp);
+/*
+ * The VM state area saved with internal snapshots: qiov->size bytes at
+ * @pos.  0 or -errno (-ENOTSUP if the format has no such area).
+ */
+int coroutine_fn bdrv_co_readv_vmstate(BlockDriverState *bs,
+                                       QEMUIOVector *qiov, int64_t pos);
+int coroutine_fn bdrv_co_writev_vmstate(BlockDriverState *bs,
+                                        QEMUIOVector *qiov, int64_t pos);
+/*
+ * Let reads of the read-only @bs see a snapshot (qemu-img convert -l):
+ * the one with ID @snapshot_id and name @name (NULL: any)
+ */
+int bdrv_snapshot_load_tmp(BlockDriverState *bs, const char *snapshot_id,
+                           const char *name, Error **errp);
+/* The same with an ID, or failing that a name */
+int bdrv_snapshot_load_tmp_by_id_or_name(BlockDriverState *bs,
+                                         const char *id_or_name,
+                                         Error **errp);
 /* See BlockDriver.bdrv_get_specific_info; NULL if none (caller unrefs) */
 QDict *bdrv_get_specific_info(BlockDriverState *bs, Error **errp);
 /*

@@ -220,6 +220,46 @@ struct BlockDriver {
     /* Internal snapshots: see bdrv_snapshot_list() */
     int (*bdrv_snapshot_list)(BlockDriverState *bs,
                               QEMUSnapshotInfo **psn_info);
+    /*
+     * Create a snapshot of the active image as described by @sn_info (an
+     * empty id_str asks for the next free ID, which is stored back).
+     * -errno on failure, nothing reported.
+     */
+    int coroutine_fn_ptr (*bdrv_co_snapshot_create)(BlockDriverState *bs,
+                                                QEMUSnapshotInfo *sn_info);
+    /*
+     * Make the snapshot with ID or (failing that) name @snapshot_id the
+     * active image.  -ENOENT if there is none; details of other failures
+     * may be printed with error_report(), as QEMU's driver does.
+     */
+    int coroutine_fn_ptr (*bdrv_co_snapshot_goto)(BlockDriverState *bs,
+                                              const char *snapshot_id);
+    /*
+     * Delete the snapshot matching @snapshot_id and @name (either may be
+     * NULL to match any); -errno with @errp set on failure.
+     */
+    int coroutine_fn_ptr (*bdrv_co_snapshot_delete)(BlockDriverState *bs,
+                                                const char *snapshot_id,
+                                                const char *name,
+                                                Error **errp);
+    /*
+     * The VM state area: qiov->size bytes at @pos (>= 0, in range of
+     * int64_t).  -errno on failure.
+     */
+    int coroutine_fn_ptr (*bdrv_co_load_vmstate)(BlockDriverState *bs,
+                                             QEMUIOVector *qiov,
+                                             int64_t pos);
+    int coroutine_fn_ptr (*bdrv_co_save_vmstate)(BlockDriverState *bs,
+                                             QEMUIOVector *qiov,
+                                             int64_t pos);
+    /*
+     * Read-only nodes: reads see the snapshot matching @snapshot_id and
+     * @name (either may be NULL) until the node is closed.  -ENOENT if
+     * there is none; -errno with @errp set on failure.
+     */
+    int (*bdrv_snapshot_load_tmp)(BlockDriverState *bs,
+                                  const char *snapshot_id,
+                                  const char *name, Error **errp);
     /* Extra lines for qemu-io "info" (printed after the common ones) */
     void (*bdrv_dump_info)(BlockDriverState *bs, GString *out);
     int coroutine_fn_ptr (*bdrv_co_check)(BlockDriverState *bs,

@@ -60,6 +60,15 @@ int coroutine_fn blk_co_pwrite_compressed(BlockBackend *blk, int64_t offset,
 int coroutine_fn blk_co_pdiscard(BlockBackend *blk, int64_t offset,
                                  int64_t bytes);
 int coroutine_fn blk_co_flush(BlockBackend *blk);
+/*
+ * @size bytes at @pos of the VM state area of the root node (qemu-io
+ * read -b / write -b): @size on success, -errno (-ENOTSUP if the format
+ * has none)
+ */
+int coroutine_fn blk_co_load_vmstate(BlockBackend *blk, uint8_t *buf,
+                                     int64_t pos, int size);
+int coroutine_fn blk_co_save_vmstate(BlockBackend *blk, const uint8_t *buf,
+                                     int64_t pos, int size);
 int coroutine_fn blk_co_truncate(BlockBackend *blk, int64_t offset,
                                  bool exact, PreallocMode prealloc,
                                  BdrvRequestFlags flags, Error **errp);
@@ -83,6 +92,10 @@ int co_wrapper blk_pwrite_compressed(BlockBackend *blk, int64_t offset,
 int co_wrapper blk_pdiscard(BlockBackend *blk, int64_t offset,
                             int64_t bytes);
 int co_wrapper blk_flush(BlockBackend *blk);
+int co_wrapper blk_load_vmstate(BlockBackend *blk, uint8_t *buf,
+                                int64_t pos, int size);
+int co_wrapper blk_save_vmstate(BlockBackend *blk, const uint8_t *buf,
+                                int64_t pos, int size);
 int co_wrapper blk_truncate(BlockBackend *blk, int64_t offset, bool exact,
                             PreallocMode prealloc, BdrvRequestFlags flags,
                             Error **errp);
