@@ -1545,6 +1545,12 @@ static void bdrv_reopen_commit(BdrvReopenEntry *e)
     bs->open_flags = e->state.flags;
     bs->read_only = e->state.read_only;
     bdrv_refresh_limits(bs, NULL);
+    /*
+     * New options can change the length (a raw window's offset or size);
+     * the children are committed already.  Commit cannot fail: if the
+     * length cannot be had, the old one stays.
+     */
+    bdrv_refresh_total_sectors(bs, bs->total_bytes);
 }
 
 int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp)
