@@ -449,6 +449,17 @@ BdrvChild *bdrv_open_child(const char *filename, QDict *options,
     if (!bs) {
         return NULL;
     }
+    /*
+     * A writable parent writes to its file and data children: they cannot
+     * be read-only ("read-only=on" in the child's options, or a reference
+     * to a read-only node).  Backing children go through
+     * bdrv_open_backing_file().
+     */
+    if (!parent->read_only && bs->read_only) {
+        error_setg(errp, "Block node is read-only");
+        bdrv_unref(bs);
+        return NULL;
+    }
     child = bdrv_attach_child(parent, bs, bdref_key, role, errp);
     bdrv_unref(bs);
     return child;
@@ -1296,8 +1307,7 @@ static BlockDriverState *bdrv_append_temp_snapshot(BlockDriverState *bs,
     qdict_put_str(options, "file.filename", tmp_filename);
     qdict_put_str(options, "backing", bs->node_name);
     overlay = bdrv_open_inherit(NULL, NULL, options,
-                                (flags & ~BDRV_O_SNAPSHOT) | BDRV_O_RDWR,
-                                errp);
+                                flags & ~BDRV_O_SNAPSHOT, errp);
     /* The open file descriptor keeps it alive until close */
     unlink(tmp_filename);
     return overlay;
@@ -1307,10 +1317,34 @@ BlockDriverState *bdrv_open(const char *filename, const char *reference,
                             QDict *options, int flags, Error **errp)
 {
     BlockDriverState *bs, *overlay;
+    const char *value;
+    bool read_only;
 
     if (!(flags & BDRV_O_SNAPSHOT)) {
         return bdrv_open_inherit(filename, reference, options, flags, errp);
     }
+
+    /*
+     * The top node is the overlay: the read-only option (like -r) is its
+     * own, as in QEMU.  An invalid value is left for the image's open to
+     * report.
+     */
+    if (!options) {
+        options = qdict_new();
+    }
+    if (filename && g_str_has_prefix(filename, "json:")) {
+        if (!bdrv_merge_json_filename(filename, options, errp)) {
+            qobject_unref(options);
+            return NULL;
+        }
+        filename = NULL;
+    }
+    value = qdict_get_try_str(options, "read-only");
+    if (value && qapi_bool_parse("read-only", value, &read_only, NULL)) {
+        flags = read_only ? flags & ~BDRV_O_RDWR : flags | BDRV_O_RDWR;
+        qdict_del(options, "read-only");
+    }
+
     /* The image itself is only read; the overlay takes the writes */
     bs = bdrv_open_inherit(filename, reference, options,
                            flags & ~(BDRV_O_SNAPSHOT | BDRV_O_RDWR), errp);
@@ -1553,6 +1587,53 @@ static void bdrv_reopen_commit(BdrvReopenEntry *e)
     bdrv_refresh_total_sectors(bs, bs->total_bytes);
 }
 
+/*
+ * After a reopen, a read-only node cannot have a writer: a writable
+ * parent node (its file or data child), or the user of @root who asked
+ * for write access with @flags.
+ */
+static bool bdrv_reopen_check_writers(GPtrArray *queue,
+                                      BlockDriverState *root, int flags,
+                                      Error **errp)
+{
+    guint i, j;
+
+    for (i = 0; i < queue->len; i++) {
+        BdrvReopenEntry *e = g_ptr_array_index(queue, i);
+        BlockDriverState *bs = e->state.bs;
+        BdrvChild *c;
+
+        if (!e->state.read_only) {
+            continue;
+        }
+        QLIST_FOREACH(c, &bs->parents, next_parent) {
+            bool writer;
+
+            if (c->role & BDRV_CHILD_COW) {
+                continue;
+            }
+            if (!c->parent) {
+                writer = bs == root && (flags & BDRV_O_RDWR);
+            } else {
+                writer = !c->parent->read_only;
+                for (j = 0; j < queue->len; j++) {
+                    BdrvReopenEntry *pe = g_ptr_array_index(queue, j);
+
+                    if (pe->state.bs == c->parent) {
+                        writer = !pe->state.read_only;
+                    }
+                }
+            }
+            if (writer) {
+                error_setg(errp, "Read-only block node '%s' cannot support "
+                           "read-write users", bs->node_name);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp)
 {
     g_autoptr(GPtrArray) queue =
@@ -1574,6 +1655,12 @@ int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp)
             }
             return ret;
         }
+    }
+    if (!bdrv_reopen_check_writers(queue, bs, flags, errp)) {
+        for (i = queue->len; i-- > 0;) {
+            bdrv_reopen_abort(g_ptr_array_index(queue, i));
+        }
+        return -EPERM;
     }
     for (i = queue->len; i-- > 0;) {
         bdrv_reopen_commit(g_ptr_array_index(queue, i));
