@@ -17,6 +17,9 @@
 #include "qemu/error-report.h"
 #include "sysemu/block-backend.h"
 
+/* Printed by -V after the version line, as QEMU's tools do */
+#define QEMU_IO_COPYRIGHT "Copyright (c) the qblk developers"
+
 /* Long options without a short form */
 enum {
     OPTION_OBJECT = 256,
@@ -509,8 +512,9 @@ int main(int argc, char **argv)
             error_report("--object is not supported");
             exit(1);
         case 'V':
-            printf("%s version %s (qblk)\n", error_get_progname(),
-                   QEMU_VERSION);
+            /* QEMU's layout: the version, then the copyright line */
+            printf("%s version %s (qblk)\n" QEMU_IO_COPYRIGHT "\n",
+                   error_get_progname(), QEMU_VERSION);
             exit(0);
         case 'h':
             usage();
