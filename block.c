@@ -516,6 +516,27 @@ char *bdrv_get_full_backing_filename_from_filename(const char *base_path,
     return g_build_filename(dir, backing, NULL);
 }
 
+/*
+ * The backing file name of @bs as it is to be opened: a relative name is
+ * relative to the directory of the file under @bs (through filters and
+ * formats, as QEMU's bdrv_dirname()), whatever filename or options
+ * (blkdebug:, json:) named @bs itself.
+ */
+static char *bdrv_backing_filename_of(BlockDriverState *bs, Error **errp)
+{
+    g_autofree char *dir = NULL;
+
+    if (protocol_prefix_len(bs->backing_file) ||
+        g_path_is_absolute(bs->backing_file)) {
+        return g_strdup(bs->backing_file);
+    }
+    dir = bdrv_dirname(bs, errp);
+    if (!dir) {
+        return NULL;
+    }
+    return g_strconcat(dir, bs->backing_file, NULL);
+}
+
 int bdrv_open_backing_file(BlockDriverState *bs, QDict *parent_options,
                            const char *bdref_key, Error **errp)
 {
@@ -544,8 +565,7 @@ int bdrv_open_backing_file(BlockDriverState *bs, QDict *parent_options,
 
     if (!ref && !qdict_haskey(options, "file.filename") &&
         !qdict_haskey(options, "filename") && bs->backing_file[0]) {
-        backing_filename = bdrv_get_full_backing_filename_from_filename(
-            bs->filename, bs->backing_file, errp);
+        backing_filename = bdrv_backing_filename_of(bs, errp);
         if (!backing_filename) {
             qobject_unref(options);
             return -EINVAL;
