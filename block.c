@@ -1854,6 +1854,35 @@ bool bdrv_debug_is_suspended(BlockDriverState *bs, const char *tag)
     return bs ? bs->drv->bdrv_debug_is_suspended(bs, tag) : false;
 }
 
+/* Whether any node holds a request at a breakpoint */
+bool bdrv_debug_any_suspended(void)
+{
+    BlockDriverState *bs = NULL;
+
+    while ((bs = bdrv_next_all_states(bs))) {
+        if (bs->drv && bs->drv->bdrv_debug_is_suspended &&
+            bs->drv->bdrv_debug_is_suspended(bs, NULL)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Let every request held at a breakpoint go on; returns how many */
+int bdrv_debug_resume_all(void)
+{
+    BlockDriverState *bs = NULL;
+    int n = 0;
+
+    while ((bs = bdrv_next_all_states(bs))) {
+        while (bs->drv && bs->drv->bdrv_debug_resume &&
+               bs->drv->bdrv_debug_resume(bs, NULL) == 0) {
+            n++;
+        }
+    }
+    return n;
+}
+
 /* Accessors for callers outside the block layer (tools) */
 
 const char *bdrv_driver_name(BlockDriver *drv)

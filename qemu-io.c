@@ -565,7 +565,11 @@ int main(int argc, char **argv)
 
     ret = command_loop(commands);
 
-    /* Requests started by aio_* commands complete (and print) here */
+    /*
+     * Requests started by aio_* commands complete (and print) here, also
+     * those still held at breakpoints
+     */
+    qemuio_watchdog_begin();
     if (qemuio_blk) {
         blk_drain(qemuio_blk);
     }
@@ -573,5 +577,6 @@ int main(int argc, char **argv)
     blk_unref(qemuio_blk);
     qemuio_blk = NULL;
     bdrv_close_all();
+    qemuio_watchdog_end();
     return ret < 0 ? 1 : 0;
 }
