@@ -449,6 +449,17 @@ BdrvChild *bdrv_open_child(const char *filename, QDict *options,
     if (!bs) {
         return NULL;
     }
+    /*
+     * A writable parent writes to its file and data children: they cannot
+     * be read-only ("read-only=on" in the child's options, or a reference
+     * to a read-only node).  Backing children go through
+     * bdrv_open_backing_file().
+     */
+    if (!parent->read_only && bs->read_only) {
+        error_setg(errp, "Block node is read-only");
+        bdrv_unref(bs);
+        return NULL;
+    }
     child = bdrv_attach_child(parent, bs, bdref_key, role, errp);
     bdrv_unref(bs);
     return child;
@@ -505,6 +516,27 @@ char *bdrv_get_full_backing_filename_from_filename(const char *base_path,
     return g_build_filename(dir, backing, NULL);
 }
 
+/*
+ * The backing file name of @bs as it is to be opened: a relative name is
+ * relative to the directory of the file under @bs (through filters and
+ * formats, as QEMU's bdrv_dirname()), whatever filename or options
+ * (blkdebug:, json:) named @bs itself.
+ */
+static char *bdrv_backing_filename_of(BlockDriverState *bs, Error **errp)
+{
+    g_autofree char *dir = NULL;
+
+    if (protocol_prefix_len(bs->backing_file) ||
+        g_path_is_absolute(bs->backing_file)) {
+        return g_strdup(bs->backing_file);
+    }
+    dir = bdrv_dirname(bs, errp);
+    if (!dir) {
+        return NULL;
+    }
+    return g_strconcat(dir, bs->backing_file, NULL);
+}
+
 int bdrv_open_backing_file(BlockDriverState *bs, QDict *parent_options,
                            const char *bdref_key, Error **errp)
 {
@@ -533,8 +565,7 @@ int bdrv_open_backing_file(BlockDriverState *bs, QDict *parent_options,
 
     if (!ref && !qdict_haskey(options, "file.filename") &&
         !qdict_haskey(options, "filename") && bs->backing_file[0]) {
-        backing_filename = bdrv_get_full_backing_filename_from_filename(
-            bs->filename, bs->backing_file, errp);
+        backing_filename = bdrv_backing_filename_of(bs, errp);
         if (!backing_filename) {
             qobject_unref(options);
             return -EINVAL;
@@ -1297,8 +1328,7 @@ static BlockDriverState *bdrv_append_temp_snapshot(BlockDriverState *bs,
     qdict_put_str(options, "file.filename", tmp_filename);
     qdict_put_str(options, "backing", bs->node_name);
     overlay = bdrv_open_inherit(NULL, NULL, options,
-                                (flags & ~BDRV_O_SNAPSHOT) | BDRV_O_RDWR,
-                                errp);
+                                flags & ~BDRV_O_SNAPSHOT, errp);
     /* The open file descriptor keeps it alive until close */
     unlink(tmp_filename);
     return overlay;
@@ -1308,10 +1338,34 @@ BlockDriverState *bdrv_open(const char *filename, const char *reference,
                             QDict *options, int flags, Error **errp)
 {
     BlockDriverState *bs, *overlay;
+    const char *value;
+    bool read_only;
 
     if (!(flags & BDRV_O_SNAPSHOT)) {
         return bdrv_open_inherit(filename, reference, options, flags, errp);
     }
+
+    /*
+     * The top node is the overlay: the read-only option (like -r) is its
+     * own, as in QEMU.  An invalid value is left for the image's open to
+     * report.
+     */
+    if (!options) {
+        options = qdict_new();
+    }
+    if (filename && g_str_has_prefix(filename, "json:")) {
+        if (!bdrv_merge_json_filename(filename, options, errp)) {
+            qobject_unref(options);
+            return NULL;
+        }
+        filename = NULL;
+    }
+    value = qdict_get_try_str(options, "read-only");
+    if (value && qapi_bool_parse("read-only", value, &read_only, NULL)) {
+        flags = read_only ? flags & ~BDRV_O_RDWR : flags | BDRV_O_RDWR;
+        qdict_del(options, "read-only");
+    }
+
     /* The image itself is only read; the overlay takes the writes */
     bs = bdrv_open_inherit(filename, reference, options,
                            flags & ~(BDRV_O_SNAPSHOT | BDRV_O_RDWR), errp);
@@ -1546,6 +1600,59 @@ static void bdrv_reopen_commit(BdrvReopenEntry *e)
     bs->open_flags = e->state.flags;
     bs->read_only = e->state.read_only;
     bdrv_refresh_limits(bs, NULL);
+    /*
+     * New options can change the length (a raw window's offset or size);
+     * the children are committed already.  Commit cannot fail: if the
+     * length cannot be had, the old one stays.
+     */
+    bdrv_refresh_total_sectors(bs, bs->total_bytes);
+}
+
+/*
+ * After a reopen, a read-only node cannot have a writer: a writable
+ * parent node (its file or data child), or the user of @root who asked
+ * for write access with @flags.
+ */
+static bool bdrv_reopen_check_writers(GPtrArray *queue,
+                                      BlockDriverState *root, int flags,
+                                      Error **errp)
+{
+    guint i, j;
+
+    for (i = 0; i < queue->len; i++) {
+        BdrvReopenEntry *e = g_ptr_array_index(queue, i);
+        BlockDriverState *bs = e->state.bs;
+        BdrvChild *c;
+
+        if (!e->state.read_only) {
+            continue;
+        }
+        QLIST_FOREACH(c, &bs->parents, next_parent) {
+            bool writer;
+
+            if (c->role & BDRV_CHILD_COW) {
+                continue;
+            }
+            if (!c->parent) {
+                writer = bs == root && (flags & BDRV_O_RDWR);
+            } else {
+                writer = !c->parent->read_only;
+                for (j = 0; j < queue->len; j++) {
+                    BdrvReopenEntry *pe = g_ptr_array_index(queue, j);
+
+                    if (pe->state.bs == c->parent) {
+                        writer = !pe->state.read_only;
+                    }
+                }
+            }
+            if (writer) {
+                error_setg(errp, "Read-only block node '%s' cannot support "
+                           "read-write users", bs->node_name);
+                return false;
+            }
+        }
+    }
+    return true;
 }
 
 int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp)
@@ -1569,6 +1676,12 @@ int bdrv_reopen(BlockDriverState *bs, QDict *opts, int flags, Error **errp)
             }
             return ret;
         }
+    }
+    if (!bdrv_reopen_check_writers(queue, bs, flags, errp)) {
+        for (i = queue->len; i-- > 0;) {
+            bdrv_reopen_abort(g_ptr_array_index(queue, i));
+        }
+        return -EPERM;
     }
     for (i = queue->len; i-- > 0;) {
         bdrv_reopen_commit(g_ptr_array_index(queue, i));
@@ -1936,6 +2049,35 @@ bool bdrv_debug_is_suspended(BlockDriverState *bs, const char *tag)
 {
     bs = bdrv_find_debug_node(bs);
     return bs ? bs->drv->bdrv_debug_is_suspended(bs, tag) : false;
+}
+
+/* Whether any node holds a request at a breakpoint */
+bool bdrv_debug_any_suspended(void)
+{
+    BlockDriverState *bs = NULL;
+
+    while ((bs = bdrv_next_all_states(bs))) {
+        if (bs->drv && bs->drv->bdrv_debug_is_suspended &&
+            bs->drv->bdrv_debug_is_suspended(bs, NULL)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Let every request held at a breakpoint go on; returns how many */
+int bdrv_debug_resume_all(void)
+{
+    BlockDriverState *bs = NULL;
+    int n = 0;
+
+    while ((bs = bdrv_next_all_states(bs))) {
+        while (bs->drv && bs->drv->bdrv_debug_resume &&
+               bs->drv->bdrv_debug_resume(bs, NULL) == 0) {
+            n++;
+        }
+    }
+    return n;
 }
 
 /* Accessors for callers outside the block layer (tools) */

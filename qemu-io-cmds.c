@@ -1486,11 +1486,24 @@ static int resume_f(BlockBackend *blk, int argc, char **argv)
     return ret;
 }
 
+/*
+ * Wait until a request is suspended at breakpoint @tag.  QEMU waits even
+ * when nothing can get there any more (no I/O in flight, the requests
+ * left waiting for suspended ones); that fails here instead of hanging.
+ */
 static int wait_break_f(BlockBackend *blk, int argc, char **argv)
 {
     AioContext *ctx = qemu_get_aio_context();
 
     while (!bdrv_debug_is_suspended(blk_bs(blk), argv[1])) {
+        if (aio_poll(ctx, false)) {
+            continue;
+        }
+        if (!bdrv_protocol_io_in_flight()) {
+            printf("Could not wait for breakpoint %s: %s\n", argv[1],
+                   strerror(EDEADLK));
+            return -EDEADLK;
+        }
         aio_poll(ctx, true);
     }
     return 0;
@@ -1646,6 +1659,59 @@ static int run_command(BlockBackend *blk, const QemuIOCommand *ct,
     return ct->cfunc(blk, argc, argv);
 }
 
+/*
+ * No command may wait forever on requests held at breakpoints: nobody
+ * can type "resume" while it waits.  A synchronous request overlapping a
+ * held one, aio_flush, close, reopen and the end of qemu-io all wait for
+ * requests that may depend on held ones.  While such a command runs, a
+ * timer looks every QEMUIO_WATCHDOG_MS: when requests are held and
+ * nothing else has moved since its last look, they are resumed (blkdebug
+ * prints it), which is what a user would have had to do.  wait_break and
+ * sleep are not waits for requests and do not arm it.
+ */
+#define QEMUIO_WATCHDOG_MS 50
+
+static QEMUTimer *watchdog_timer;
+static uint64_t watchdog_progress;
+static int watchdog_depth;
+
+static void watchdog_arm(void)
+{
+    timer_mod(watchdog_timer, qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
+              QEMUIO_WATCHDOG_MS * SCALE_MS);
+}
+
+static void watchdog_tick(void *opaque)
+{
+    if (bdrv_requests_stalled(&watchdog_progress)) {
+        bdrv_debug_resume_all();
+    }
+    watchdog_arm();
+}
+
+void qemuio_watchdog_begin(void)
+{
+    if (watchdog_depth++) {
+        return;
+    }
+    if (!watchdog_timer) {
+        watchdog_timer = aio_timer_new(qemu_get_aio_context(),
+                                       QEMU_CLOCK_REALTIME, SCALE_NS,
+                                       watchdog_tick, NULL);
+    }
+    /* The first look only takes the count: nothing is stalled yet */
+    watchdog_progress = UINT64_MAX;
+    watchdog_arm();
+}
+
+void qemuio_watchdog_end(void)
+{
+    assert(watchdog_depth > 0);
+    if (--watchdog_depth == 0) {
+        timer_del(watchdog_timer);
+    }
+}
+
 int qemuio_command(BlockBackend *blk, const char *cmd)
 {
     g_autofree char *line = g_strdup(cmd);
@@ -1653,6 +1719,7 @@ int qemuio_command(BlockBackend *blk, const char *cmd)
     const QemuIOCommand *ct;
     char *rest = line;
     char *word;
+    int ret;
 
     /* Words are separated by single spaces only (not tabs), as in QEMU */
     while ((word = strsep(&rest, " ")) != NULL) {
@@ -1671,7 +1738,13 @@ int qemuio_command(BlockBackend *blk, const char *cmd)
                 (char *)g_ptr_array_index(words, 0));
         return -EINVAL;
     }
-    return run_command(blk, ct, words->len - 1, (char **)words->pdata);
+    if (ct->cfunc == wait_break_f || ct->cfunc == sleep_f) {
+        return run_command(blk, ct, words->len - 1, (char **)words->pdata);
+    }
+    qemuio_watchdog_begin();
+    ret = run_command(blk, ct, words->len - 1, (char **)words->pdata);
+    qemuio_watchdog_end();
+    return ret;
 }
 
 /*

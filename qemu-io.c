@@ -17,6 +17,9 @@
 #include "qemu/error-report.h"
 #include "sysemu/block-backend.h"
 
+/* Printed by -V after the version line, as QEMU's tools do */
+#define QEMU_IO_COPYRIGHT "Copyright (c) the qblk developers"
+
 /* Long options without a short form */
 enum {
     OPTION_OBJECT = 256,
@@ -509,8 +512,9 @@ int main(int argc, char **argv)
             error_report("--object is not supported");
             exit(1);
         case 'V':
-            printf("%s version %s (qblk)\n", error_get_progname(),
-                   QEMU_VERSION);
+            /* QEMU's layout: the version, then the copyright line */
+            printf("%s version %s (qblk)\n" QEMU_IO_COPYRIGHT "\n",
+                   error_get_progname(), QEMU_VERSION);
             exit(0);
         case 'h':
             usage();
@@ -561,7 +565,11 @@ int main(int argc, char **argv)
 
     ret = command_loop(commands);
 
-    /* Requests started by aio_* commands complete (and print) here */
+    /*
+     * Requests started by aio_* commands complete (and print) here, also
+     * those still held at breakpoints
+     */
+    qemuio_watchdog_begin();
     if (qemuio_blk) {
         blk_drain(qemuio_blk);
     }
@@ -569,5 +577,6 @@ int main(int argc, char **argv)
     blk_unref(qemuio_blk);
     qemuio_blk = NULL;
     bdrv_close_all();
+    qemuio_watchdog_end();
     return ret < 0 ? 1 : 0;
 }

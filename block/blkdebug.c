@@ -1197,13 +1197,14 @@ static int blkdebug_debug_breakpoint(BlockDriverState *bs, const char *event,
     return 0;
 }
 
+/* Let the request suspended with @tag (NULL: any one) go on */
 static int blkdebug_debug_resume(BlockDriverState *bs, const char *tag)
 {
     BDRVBlkdebugState *s = bs->opaque;
     BlkdebugSuspendedReq *r, *next;
 
     QLIST_FOREACH_SAFE(r, &s->suspended_reqs, next, next) {
-        if (!strcmp(r->tag, tag)) {
+        if (!tag || !strcmp(r->tag, tag)) {
             /* Off the list before it runs again: it is no longer paused */
             QLIST_REMOVE(r, next);
             aio_co_wake(r->co);
@@ -1240,6 +1241,7 @@ static int blkdebug_debug_remove_breakpoint(BlockDriverState *bs,
     return ret;
 }
 
+/* Whether a request is suspended with @tag (NULL: any tag) */
 static bool blkdebug_debug_is_suspended(BlockDriverState *bs,
                                         const char *tag)
 {
@@ -1247,7 +1249,7 @@ static bool blkdebug_debug_is_suspended(BlockDriverState *bs,
     BlkdebugSuspendedReq *r;
 
     QLIST_FOREACH(r, &s->suspended_reqs, next) {
-        if (!strcmp(r->tag, tag)) {
+        if (!tag || !strcmp(r->tag, tag)) {
             return true;
         }
     }

@@ -73,6 +73,12 @@ BlockBackend *blk_new_open(const char *filename, const char *reference,
     if (!bs) {
         return NULL;
     }
+    /* A user who asked for write access cannot have a read-only node */
+    if ((flags & BDRV_O_RDWR) && bdrv_is_read_only(bs)) {
+        error_setg(errp, "Block node is read-only");
+        bdrv_unref(bs);
+        return NULL;
+    }
     blk = blk_new_for(bs);
     bdrv_unref(bs);
     return blk;

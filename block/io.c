@@ -17,15 +17,20 @@
 /* Largest bounce buffer used to emulate write-zeroes */
 #define MAX_ZERO_BOUNCE_BYTES (1 * MiB)
 
+/* Requests started and finished on any node, for bdrv_requests_stalled() */
+static uint64_t bdrv_request_events;
+
 static void bdrv_inc_in_flight(BlockDriverState *bs)
 {
     bs->in_flight++;
+    bdrv_request_events++;
 }
 
 static void bdrv_dec_in_flight(BlockDriverState *bs)
 {
     assert(bs->in_flight > 0);
     bs->in_flight--;
+    bdrv_request_events++;
     /* Let a draining aio_poll() notice */
     aio_notify(qemu_get_aio_context());
 }
@@ -36,6 +41,37 @@ bool bdrv_any_in_flight(void)
 
     while ((bs = bdrv_next_all_states(bs))) {
         if (bs->in_flight) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Requests held at blkdebug breakpoints can keep others from finishing (an
+ * overlapping request waits for them, a drain waits for all).  Stalled:
+ * some are held, no protocol node (a node without children: file, nbd,
+ * null) has I/O in flight that could complete, and no request started or
+ * finished since the caller's last look at *@progress (updated).
+ */
+bool bdrv_requests_stalled(uint64_t *progress)
+{
+    bool moved = *progress != bdrv_request_events;
+
+    *progress = bdrv_request_events;
+    if (moved || !bdrv_debug_any_suspended()) {
+        return false;
+    }
+    return !bdrv_protocol_io_in_flight();
+}
+
+/* Whether a protocol node has requests in flight (I/O that will complete) */
+bool bdrv_protocol_io_in_flight(void)
+{
+    BlockDriverState *bs = NULL;
+
+    while ((bs = bdrv_next_all_states(bs))) {
+        if (bs->in_flight && QLIST_EMPTY(&bs->children)) {
             return true;
         }
     }

@@ -45,6 +45,13 @@ void qemuio_add_commands(const QemuIOCommand *cmds, size_t n);
  */
 int qemuio_command(BlockBackend *blk, const char *cmd);
 
+/*
+ * Around a wait for requests outside a command (the end of qemu-io):
+ * requests held at breakpoints are resumed when nothing else can move.
+ */
+void qemuio_watchdog_begin(void);
+void qemuio_watchdog_end(void);
+
 /* Print "name args -- oneline" for @ct (the answer to bad options) */
 void qemuio_command_usage(const QemuIOCommand *ct);
 

@@ -538,4 +538,14 @@ int bdrv_debug_remove_breakpoint(BlockDriverState *bs, const char *tag);
 int bdrv_debug_resume(BlockDriverState *bs, const char *tag);
 bool bdrv_debug_is_suspended(BlockDriverState *bs, const char *tag);
 
+/*
+ * For tools that wait on requests while some are held at breakpoints:
+ * whether any is held, letting all of them go on (returns how many), and
+ * whether nothing can progress any more (see block/io.c).
+ */
+bool bdrv_debug_any_suspended(void);
+int bdrv_debug_resume_all(void);
+bool bdrv_protocol_io_in_flight(void);
+bool bdrv_requests_stalled(uint64_t *progress);
+
 #endif /* BLOCK_H */

@@ -309,6 +309,7 @@ struct BlockDriver {
                                  const char *tag);
     int (*bdrv_debug_remove_breakpoint)(BlockDriverState *bs,
                                         const char *tag);
+    /* For these two, a NULL @tag means any suspended request */
     int (*bdrv_debug_resume)(BlockDriverState *bs, const char *tag);
     bool (*bdrv_debug_is_suspended)(BlockDriverState *bs, const char *tag);
 
