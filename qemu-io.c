@@ -15,6 +15,7 @@
 #include "qemu-io.h"
 #include "qemu/aio.h"
 #include "qemu/error-report.h"
+#include "qemu/user-creatable.h"
 #include "sysemu/block-backend.h"
 
 /* Printed by -V after the version line, as QEMU's tools do */
@@ -40,6 +41,8 @@ static void usage(void)
     printf("Usage: %s [OPTIONS]... [-c STRING]... [file]\n"
            "QEMU Disk exerciser\n"
            "\n"
+           "  --object OBJECTDEF   define an object such as 'secret' for\n"
+           "                       passwords and/or encryption keys\n"
            "  --image-opts         treat file as option string\n"
            "  -c, --cmd STRING     execute command with its arguments\n"
            "                       from the given string\n"
@@ -509,8 +512,8 @@ int main(int argc, char **argv)
             error_report("tracing (-T/--trace) is not supported");
             exit(1);
         case OPTION_OBJECT:
-            error_report("--object is not supported");
-            exit(1);
+            user_creatable_process_cmdline(optarg);
+            break;
         case 'V':
             /* QEMU's layout: the version, then the copyright line */
             printf("%s version %s (qblk)\n" QEMU_IO_COPYRIGHT "\n",

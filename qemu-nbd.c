@@ -18,6 +18,7 @@
 #include "block/nbd.h"
 #include "qemu/aio.h"
 #include "qemu/error-report.h"
+#include "qemu/user-creatable.h"
 #include "qemu/cutils.h"
 #include "qobject/qdict.h"
 #include "sysemu/block-backend.h"
@@ -100,7 +101,7 @@ static void usage(void)
            "\n"
            "Not supported: -o/--offset, -A/--allocation-depth, -B/--bitmap, "
            "-L/--list,\n"
-           "--object, --tls-creds, --tls-authz, -T/--trace, "
+           "--tls-creds, --tls-authz, -T/--trace, "
            "--selinux-label,\n"
            "-c/--connect, -d/--disconnect, -l/--load-snapshot.\n",
            name, NBD_DEFAULT_PORT);
@@ -444,7 +445,7 @@ int main(int argc, char **argv)
             unsupported("-T/--trace");
             break;
         case OPTION_OBJECT:
-            unsupported("--object");
+            user_creatable_process_cmdline(optarg);
             break;
         case OPTION_TLSCREDS:
             unsupported("--tls-creds");

@@ -17,6 +17,7 @@
 #include <getopt.h>
 
 #include "qemu/error-report.h"
+#include "qemu/user-creatable.h"
 #include "qapi/error.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"
@@ -341,7 +342,8 @@ int img_commit(int argc, char **argv)
             }
             break;
         case IMG_OPT_OBJECT:
-            img_reject_object(optarg);
+            user_creatable_process_cmdline(optarg);
+            break;
         case IMG_OPT_IMAGE_OPTS:
             image_opts = true;
             break;

@@ -8,6 +8,7 @@
 
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
+#include "qemu/user-creatable.h"
 #include "qemu/option.h"
 #include "qapi/error.h"
 #include "qobject/qdict.h"
@@ -39,12 +40,6 @@ void img_missing_argument(const char *option)
 void img_unrecognized_option(const char *option)
 {
     img_error_exit("unrecognized option '%s'", option);
-}
-
-void img_reject_object(const char *optarg)
-{
-    error_report("--object is not supported: %s", optarg);
-    exit(EXIT_FAILURE);
 }
 
 bool img_parse_output_format(const char *arg, ImgOutputFormat *fmt)

@@ -17,6 +17,7 @@
 
 #include "qemu/buffer-compare.h"
 #include "qemu/error-report.h"
+#include "qemu/user-creatable.h"
 #include "qapi/error.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"
@@ -277,7 +278,8 @@ int img_compare(int argc, char **argv)
             force_share = true;
             break;
         case IMG_OPT_OBJECT:
-            img_reject_object(optarg);
+            user_creatable_process_cmdline(optarg);
+            break;
         case IMG_OPT_IMAGE_OPTS:
             image_opts = true;
             break;

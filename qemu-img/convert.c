@@ -20,6 +20,7 @@
 #include "qemu/buffer-compare.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
+#include "qemu/user-creatable.h"
 #include "qemu/option.h"
 #include "qapi/error.h"
 #include "qemu/aio.h"
@@ -906,7 +907,8 @@ static int img_convert_parse_args(int argc, char **argv, ImgConvertState *s,
             break;
         }
         case IMG_OPT_OBJECT:
-            img_reject_object(optarg);
+            user_creatable_process_cmdline(optarg);
+            break;
         case IMG_OPT_IMAGE_OPTS:
             o->image_opts = true;
             break;

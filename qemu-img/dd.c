@@ -12,6 +12,7 @@
 #include <getopt.h>
 
 #include "qemu/error-report.h"
+#include "qemu/user-creatable.h"
 #include "qemu/option.h"
 #include "qapi/error.h"
 #include "sysemu/block-backend.h"
@@ -229,7 +230,8 @@ int img_dd(int argc, char **argv)
             force_share = true;
             break;
         case IMG_OPT_OBJECT:
-            img_reject_object(optarg);
+            user_creatable_process_cmdline(optarg);
+            break;
         case IMG_OPT_IMAGE_OPTS:
             image_opts = true;
             break;

@@ -10,6 +10,7 @@
 
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
+#include "qemu/user-creatable.h"
 #include "qapi/error.h"
 #include "qobject/qdict.h"
 #include "sysemu/block-backend.h"
@@ -446,7 +447,8 @@ int img_info(int argc, char **argv)
             chain = true;
             break;
         case IMG_OPT_OBJECT:
-            img_reject_object(optarg);
+            user_creatable_process_cmdline(optarg);
+            break;
         case IMG_OPT_IMAGE_OPTS:
             image_opts = true;
             break;
@@ -551,7 +553,8 @@ int img_snapshot(int argc, char **argv)
             force_share = true;
             break;
         case IMG_OPT_OBJECT:
-            img_reject_object(optarg);
+            user_creatable_process_cmdline(optarg);
+            break;
         case IMG_OPT_IMAGE_OPTS:
             image_opts = true;
             break;

@@ -8,6 +8,7 @@
 #include <getopt.h>
 
 #include "qemu/error-report.h"
+#include "qemu/user-creatable.h"
 #include "qapi/error.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"
@@ -191,7 +192,8 @@ int img_map(int argc, char **argv)
             }
             break;
         case IMG_OPT_OBJECT:
-            img_reject_object(optarg);
+            user_creatable_process_cmdline(optarg);
+            break;
         case IMG_OPT_IMAGE_OPTS:
             image_opts = true;
             break;

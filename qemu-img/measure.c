@@ -13,6 +13,7 @@
 
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
+#include "qemu/user-creatable.h"
 #include "qemu/option.h"
 #include "qapi/error.h"
 #include "qobject/qdict.h"
@@ -217,7 +218,8 @@ int img_measure(int argc, char **argv)
             force_share = true;
             break;
         case IMG_OPT_OBJECT:
-            img_reject_object(optarg);
+            user_creatable_process_cmdline(optarg);
+            break;
         case IMG_OPT_IMAGE_OPTS:
             image_opts = true;
             break;

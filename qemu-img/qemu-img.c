@@ -9,6 +9,7 @@
 
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
+#include "qemu/user-creatable.h"
 #include "qemu/option.h"
 #include "qapi/error.h"
 #include "block/block.h"
@@ -37,46 +38,46 @@ static const ImgCmd img_cmds[] = {
       "[-S step_size] [-t cache] [-w] [-U] filename" },
     { "bitmap", NULL, NULL },
     { "check", img_check,
-      "check [--image-opts] [-q] [-f fmt] [--output=ofmt] "
+      "check [--object objectdef] [--image-opts] [-q] [-f fmt] [--output=ofmt] "
       "[-r [leaks | all]] [-T src_cache] [-U] filename" },
     { "commit", img_commit,
       "commit [--object objectdef] [--image-opts] [-q] [-f fmt] [-t cache] "
       "[-b base] [-r rate_limit] [-d] [-p] filename" },
     { "compare", img_compare,
-      "compare [--image-opts] [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] "
+      "compare [--object objectdef] [--image-opts] [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] "
       "[-s] [-U] filename1 filename2" },
     { "convert", img_convert,
-      "convert [--image-opts] [--target-image-opts] [--target-is-zero] "
+      "convert [--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] "
       "[-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] "
       "[-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] "
       "[-l snapshot_param] [-S sparse_size] [-r rate_limit] "
       "[-m num_coroutines] [-W] [--salvage] "
       "filename [filename2 [...]] output_filename" },
     { "create", img_create,
-      "create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
+      "create [--object objectdef] [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
       "[-o options] filename [size]" },
     { "dd", img_dd,
       "dd [--image-opts] [-U] [-f fmt] [-O output_fmt] [bs=block_size] "
       "[count=blocks] [skip=blocks] if=input of=output" },
     { "info", img_info,
-      "info [--image-opts] [-f fmt] [--output=ofmt] [--backing-chain] [-U] "
+      "info [--object objectdef] [--image-opts] [-f fmt] [--output=ofmt] [--backing-chain] [-U] "
       "filename" },
     { "map", img_map,
-      "map [--image-opts] [-f fmt] [--start-offset=offset] "
+      "map [--object objectdef] [--image-opts] [-f fmt] [--start-offset=offset] "
       "[--max-length=len] [--output=ofmt] [-U] filename" },
     { "measure", img_measure,
       "measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | "
       "[--object objectdef] [--image-opts] [-f fmt] [-l snapshot_param] "
       "filename]" },
     { "snapshot", img_snapshot,
-      "snapshot [--image-opts] [-U] [-q] "
+      "snapshot [--object objectdef] [--image-opts] [-U] [-q] "
       "[-l | -a snapshot | -c snapshot | -d snapshot] filename" },
     { "rebase", img_rebase,
       "rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] "
       "[-t cache] [-T src_cache] [-p] [-u] -b backing_file "
       "[-F backing_fmt] filename" },
     { "resize", img_resize,
-      "resize [--image-opts] [-f fmt] [--preallocation=prealloc] [-q] "
+      "resize [--object objectdef] [--image-opts] [-f fmt] [--preallocation=prealloc] [-q] "
       "[--shrink] filename [+ | -]size" },
     { NULL, NULL, NULL },
 };
@@ -332,6 +333,7 @@ static int img_create(int argc, char **argv)
 {
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
+        { "object", required_argument, NULL, IMG_OPT_OBJECT },
         { NULL, 0, NULL, 0 }
     };
     const char *fmt = "raw";
@@ -370,6 +372,9 @@ static int img_create(int argc, char **argv)
             break;
         case 'q':
             quiet = true;
+            break;
+        case IMG_OPT_OBJECT:
+            user_creatable_process_cmdline(optarg);
             break;
         case 'u':
             open_backing = false;

@@ -74,8 +74,6 @@ void QEMU_NORETURN img_missing_argument(const char *option);
 void QEMU_NORETURN img_unrecognized_option(const char *option);
 /* The usage text (qemu-img.c, which owns the command table); exits 0 */
 void QEMU_NORETURN img_help(void);
-/* --object: objects (secrets, ...) are not supported; exits with 1 */
-void QEMU_NORETURN img_reject_object(const char *optarg);
 
 /* Parse --output=human|json; false (after reporting) for anything else */
 bool img_parse_output_format(const char *arg, ImgOutputFormat *fmt);

@@ -16,6 +16,7 @@
 #include <getopt.h>
 
 #include "qemu/error-report.h"
+#include "qemu/user-creatable.h"
 #include "qapi/error.h"
 #include "qobject/qdict.h"
 #include "sysemu/block-backend.h"
@@ -323,7 +324,8 @@ int img_rebase(int argc, char **argv)
             force_share = true;
             break;
         case IMG_OPT_OBJECT:
-            img_reject_object(optarg);
+            user_creatable_process_cmdline(optarg);
+            break;
         case IMG_OPT_IMAGE_OPTS:
             image_opts = true;
             break;

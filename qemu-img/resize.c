@@ -8,6 +8,7 @@
 #include <getopt.h>
 
 #include "qemu/error-report.h"
+#include "qemu/user-creatable.h"
 #include "qemu/option.h"
 #include "qapi/error.h"
 #include "sysemu/block-backend.h"
@@ -70,7 +71,8 @@ int img_resize(int argc, char **argv)
             quiet = true;
             break;
         case IMG_OPT_OBJECT:
-            img_reject_object(optarg);
+            user_creatable_process_cmdline(optarg);
+            break;
         case IMG_OPT_IMAGE_OPTS:
             image_opts = true;
             break;

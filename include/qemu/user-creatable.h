@@ -12,6 +12,8 @@
 #ifndef QEMU_USER_CREATABLE_H
 #define QEMU_USER_CREATABLE_H
 
+#include "qapi/error.h"
+
 /*
  * Create the object @optarg describes.  Returns false with @errp set on
  * error; for a help request prints the help to stdout, sets *@help and
