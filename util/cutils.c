@@ -268,3 +268,18 @@ char *size_to_str(uint64_t val)
                            (double)val / (double)(UINT64_C(1) << (10 * i)),
                            prefixes[i]);
 }
+
+bool id_wellformed(const char *id)
+{
+    const char *p;
+
+    if (!g_ascii_isalpha(id[0])) {
+        return false;
+    }
+    for (p = id + 1; *p; p++) {
+        if (!g_ascii_isalnum(*p) && !strchr("-._", *p)) {
+            return false;
+        }
+    }
+    return true;
+}

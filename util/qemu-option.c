@@ -170,21 +170,6 @@ static bool opt_add(QemuOpts *opts, const char *name, const char *value,
     return true;
 }
 
-static bool id_wellformed(const char *id)
-{
-    const char *p;
-
-    if (!g_ascii_isalpha(id[0])) {
-        return false;
-    }
-    for (p = id + 1; *p; p++) {
-        if (!g_ascii_isalnum(*p) && !strchr("-._", *p)) {
-            return false;
-        }
-    }
-    return true;
-}
-
 QemuOpts *qemu_opts_find(QemuOptsList *list, const char *id)
 {
     QemuOpts *opts;

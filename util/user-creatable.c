@@ -13,6 +13,7 @@
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "qemu/option.h"
+#include "qemu/cutils.h"
 #include "qemu/user-creatable.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
@@ -67,22 +68,6 @@ static Secret *secret_find(const char *id)
         }
     }
     return NULL;
-}
-
-/* QEMU's identifiers: a letter, then letters, digits, '-', '.', '_' */
-static bool id_wellformed(const char *id)
-{
-    const char *p;
-
-    if (!g_ascii_isalpha(id[0])) {
-        return false;
-    }
-    for (p = id + 1; *p; p++) {
-        if (!g_ascii_isalnum(*p) && !strchr("-._", *p)) {
-            return false;
-        }
-    }
-    return true;
 }
 
 /* String property @key of @props, or NULL; a non-string is an error */

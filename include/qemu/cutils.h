@@ -45,4 +45,10 @@ bool qapi_bool_parse(const char *name, const char *value, bool *obj,
 
 /* Host page size etc. are in osdep.h */
 
+/*
+ * True if @id is an identifier as QEMU defines them (option group ids,
+ * object ids): a letter, then letters, digits, '-', '.' and '_'
+ */
+bool id_wellformed(const char *id);
+
 #endif /* QEMU_CUTILS_H */
