@@ -24,7 +24,9 @@ static bool put_ext(uint8_t *buf, size_t size, size_t *pos, uint32_t magic,
     }
     qcow2_st32(buf + *pos, magic);
     qcow2_st32(buf + *pos + 4, len);
-    memcpy(buf + *pos + 8, data, len);
+    if (len) {
+        memcpy(buf + *pos + 8, data, len);
+    }
     *pos += need;
     return true;
 }
