@@ -2092,6 +2092,11 @@ QemuOptsList *bdrv_driver_create_opts(BlockDriver *drv)
     return drv->create_opts;
 }
 
+QemuOptsList *bdrv_driver_amend_opts(BlockDriver *drv)
+{
+    return drv->bdrv_co_amend_options ? drv->amend_opts : NULL;
+}
+
 bool bdrv_driver_supports_compressed_writes(BlockDriver *drv)
 {
     return drv->bdrv_co_pwritev_compressed;
@@ -2155,6 +2160,26 @@ int coroutine_fn bdrv_co_change_backing_file(BlockDriverState *bs,
     pstrcpy(bs->auto_backing_file, sizeof(bs->auto_backing_file),
             backing_file ?: "");
     return 0;
+}
+
+int coroutine_fn bdrv_co_amend_options(BlockDriverState *bs, QemuOpts *opts,
+                                       BlockDriverAmendStatusCB *status_cb,
+                                       void *cb_opaque, bool force,
+                                       Error **errp)
+{
+    BlockDriver *drv = bs->drv;
+
+    if (!drv) {
+        error_setg(errp, "Node is ejected");
+        return -ENOMEDIUM;
+    }
+    if (!drv->bdrv_co_amend_options) {
+        error_setg(errp, "Block driver '%s' does not support option amendment",
+                   drv->format_name);
+        return -ENOTSUP;
+    }
+    return drv->bdrv_co_amend_options(bs, opts, status_cb, cb_opaque, force,
+                                      errp);
 }
 
 int coroutine_fn bdrv_co_make_empty(BlockDriverState *bs, Error **errp)

@@ -123,7 +123,7 @@ static QemuOptsList qcow2_runtime_opts = {
 };
 
 /* The feature name table we write, and use for unnamed bits */
-static const Qcow2Feature qcow2_known_features[] = {
+const Qcow2Feature qcow2_known_features[] = {
     { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_DIRTY_BITNR,
       "dirty bit" },
     { QCOW2_FEAT_TYPE_INCOMPATIBLE, QCOW2_INCOMPAT_CORRUPT_BITNR,
@@ -141,6 +141,7 @@ static const Qcow2Feature qcow2_known_features[] = {
     { QCOW2_FEAT_TYPE_AUTOCLEAR, QCOW2_AUTOCLEAR_DATA_FILE_RAW_BITNR,
       "raw external data" },
 };
+const size_t qcow2_nb_known_features = ARRAY_SIZE(qcow2_known_features);
 
 static int qcow2_probe(const uint8_t *buf, int buf_size, const char *filename)
 {
@@ -3407,6 +3408,8 @@ static BlockDriver bdrv_qcow2 = {
     .bdrv_co_check              = qcow2_co_check,
     .bdrv_co_change_backing_file = qcow2_co_change_backing_file,
     .bdrv_co_make_empty         = qcow2_co_make_empty,
+    .amend_opts                 = &qcow2_amend_opts,
+    .bdrv_co_amend_options      = qcow2_co_amend_options,
 
     .create_opts                = &qcow2_create_opts,
     .bdrv_co_create_opts        = qcow2_co_create_opts,

@@ -502,6 +502,17 @@ int coroutine_fn qcow2_co_change_backing_file(BlockDriverState *bs,
 /* Drop every cluster of the active image (it then reads as its backing) */
 int coroutine_fn qcow2_co_make_empty(BlockDriverState *bs);
 
+/* The feature name table new headers carry (qcow2.c) */
+extern const Qcow2Feature qcow2_known_features[];
+extern const size_t qcow2_nb_known_features;
+
+/* qcow2-amend.c: BlockDriver.amend_opts and bdrv_co_amend_options */
+extern QemuOptsList qcow2_amend_opts;
+int coroutine_fn qcow2_co_amend_options(BlockDriverState *bs, QemuOpts *opts,
+                                        BlockDriverAmendStatusCB *status_cb,
+                                        void *cb_opaque, bool force,
+                                        Error **errp);
+
 /* qcow2-refcount.c */
 int coroutine_fn qcow2_refcount_init(BlockDriverState *bs, Error **errp);
 void qcow2_refcount_close(BlockDriverState *bs);

@@ -30,7 +30,9 @@ static int img_create(int argc, char **argv);
 
 /* QEMU's subcommands, in the order QEMU lists them */
 static const ImgCmd img_cmds[] = {
-    { "amend", NULL, NULL },
+    { "amend", img_amend,
+      "amend [--object objectdef] [--image-opts] [-p] [-q] [-f fmt] "
+      "[-t cache] [--force] -o options filename" },
     { "bench", img_bench,
       "bench [-c count] [-d depth] [-f fmt] "
       "[--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] "

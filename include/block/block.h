@@ -186,6 +186,8 @@ void bdrv_iterate_format(void (*fn)(void *opaque, const char *name),
 const char *bdrv_driver_name(BlockDriver *drv);
 /* The creation options @drv accepts, or NULL if it cannot create images */
 QemuOptsList *bdrv_driver_create_opts(BlockDriver *drv);
+/* The options qemu-img amend takes for @drv, or NULL if it has none */
+QemuOptsList *bdrv_driver_amend_opts(BlockDriver *drv);
 /* Whether @drv can write compressed clusters (qemu-img convert -c) */
 bool bdrv_driver_supports_compressed_writes(BlockDriver *drv);
 
@@ -441,6 +443,24 @@ int co_wrapper bdrv_change_backing_file(BlockDriverState *bs,
                                         const char *backing_file,
                                         const char *backing_fmt,
                                         bool require_fmt);
+/*
+ * qemu-img amend: change the format options in @opts (parsed from
+ * bdrv_driver_amend_opts()) of @bs's image in place.  @status_cb, if not
+ * NULL, is called with the work done so far and the total work.
+ * @force allows changes the driver would otherwise refuse as unsafe.
+ * -ENOTSUP (with QEMU's message) for a driver without amendment.
+ */
+typedef void BlockDriverAmendStatusCB(BlockDriverState *bs, int64_t offset,
+                                      int64_t total_work_size,
+                                      void *opaque);
+int coroutine_fn bdrv_co_amend_options(BlockDriverState *bs, QemuOpts *opts,
+                                       BlockDriverAmendStatusCB *status_cb,
+                                       void *cb_opaque, bool force,
+                                       Error **errp);
+int co_wrapper bdrv_amend_options(BlockDriverState *bs, QemuOpts *opts,
+                                  BlockDriverAmendStatusCB *status_cb,
+                                  void *cb_opaque, bool force, Error **errp);
+
 /*
  * qemu-img commit: drop all data of @bs so that it reads as its backing
  * file, then flush.  -ENOTSUP (with errp set) if the format cannot.

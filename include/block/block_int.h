@@ -285,6 +285,19 @@ struct BlockDriver {
      */
     int coroutine_fn_ptr (*bdrv_co_make_empty)(BlockDriverState *bs);
 
+    /*
+     * qemu-img amend: amend_opts lists the options it takes; the hook
+     * applies those set in @opts to the open image (no request in
+     * flight), reporting progress through @status_cb when not NULL.
+     * Returns 0 or -errno with errp set.  Drivers without the hook
+     * cannot be amended.
+     */
+    QemuOptsList *amend_opts;
+    int coroutine_fn_ptr (*bdrv_co_amend_options)(
+        BlockDriverState *bs, QemuOpts *opts,
+        BlockDriverAmendStatusCB *status_cb, void *cb_opaque, bool force,
+        Error **errp);
+
     /* Creation: create_opts lists options in the order they are printed */
     QemuOptsList *create_opts;
     int coroutine_fn_ptr (*bdrv_co_create_opts)(BlockDriver *drv,
