@@ -263,6 +263,7 @@ static int coroutine_fn expand_zero_in_l1(BlockDriverState *bs,
 {
     BDRVQcow2State *s = bs->opaque;
     g_autofree uint64_t *l2 = g_malloc(s->cluster_size);
+    g_autofree uint8_t *zeroes = g_malloc0(s->cluster_size);
     int i, j, ret;
 
     for (i = 0; i < l1_size; i++) {
@@ -321,7 +322,16 @@ static int coroutine_fn expand_zero_in_l1(BlockDriverState *bs,
             }
             ret = qcow2_pre_write_overlap_check(bs, 0, offset,
                                                 s->cluster_size);
-            if (ret >= 0) {
+            /*
+             * A preallocated cluster gets its zeroes as data (QEMU's file
+             * keeps it allocated); a new one, mostly past the end of the
+             * file, a write-zeroes request (it may stay a hole, as in
+             * QEMU's file)
+             */
+            if (ret >= 0 && type == QCOW2_CLUSTER_ZERO_ALLOC) {
+                ret = bdrv_co_pwrite(bs->file, offset, s->cluster_size,
+                                     zeroes, 0);
+            } else if (ret >= 0) {
                 ret = bdrv_co_pwrite_zeroes(bs->file, offset,
                                             s->cluster_size, 0);
             }
