@@ -336,7 +336,9 @@ bool bdrv_merge_dirty_bitmap(BdrvDirtyBitmap *dest,
     uint64_t i;
 
     if (dest->size != src->size) {
-        error_setg(errp, "Bitmaps are incompatible and can't be merged");
+        error_setg(errp, "Bitmaps are of different sizes (destination size "
+                   "is %" PRId64 ", source size is %" PRId64 ") and can't "
+                   "be merged", dest->size, src->size);
         return false;
     }
     if (dest->granularity == src->granularity) {
@@ -437,7 +439,7 @@ uint32_t bdrv_get_default_bitmap_granularity(BlockDriverState *bs)
     BlockDriverInfo bdi;
 
     if (bdrv_get_info(bs, &bdi) >= 0 && bdi.cluster_size > 0) {
-        return MAX(4096, bdi.cluster_size);
+        return MIN(65536, MAX(4096, bdi.cluster_size));
     }
     return 4096;
 }

@@ -53,6 +53,7 @@ int img_dd(int argc, char **argv);
 int img_measure(int argc, char **argv);
 int img_commit(int argc, char **argv);
 int img_rebase(int argc, char **argv);
+int img_bitmap(int argc, char **argv);
 
 /*
  * The image of @bs's backing chain (below @bs) whose name, as its

@@ -93,8 +93,7 @@ bool bdrv_dirty_bitmap_next_dirty_area(const BdrvDirtyBitmap *bitmap,
                                        int64_t *bytes);
 
 /*
- * OR @src into @dest (granularities may differ; sizes must match, else
- * "Bitmaps are incompatible and can't be merged").
+ * OR @src into @dest (granularities may differ; sizes must match)
  */
 bool bdrv_merge_dirty_bitmap(BdrvDirtyBitmap *dest,
                              const BdrvDirtyBitmap *src, Error **errp);
@@ -116,7 +115,7 @@ void bdrv_dirty_bitmap_deserialize_ones(BdrvDirtyBitmap *bitmap,
 /* Bytes of the serialised form */
 uint64_t bdrv_dirty_bitmap_serialized_size(const BdrvDirtyBitmap *bitmap);
 
-/* The granularity of a new bitmap without -g: the cluster size, >= 4k */
+/* The granularity of a new bitmap without -g: the cluster size, 4k-64k */
 uint32_t bdrv_get_default_bitmap_granularity(BlockDriverState *bs);
 /*
  * Whether the format can store a new persistent bitmap; false with
