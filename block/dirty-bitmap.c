@@ -16,6 +16,7 @@
 
 struct BdrvDirtyBitmap {
     BlockDriverState *bs;
+    uint64_t id;                /* unique for the life of the process */
     char *name;                 /* NULL: anonymous */
     uint32_t granularity;
     int granularity_bits;
@@ -28,6 +29,8 @@ struct BdrvDirtyBitmap {
     bool readonly;
     QTAILQ_ENTRY(BdrvDirtyBitmap) list;
 };
+
+static uint64_t next_bitmap_id = 1;
 
 static uint64_t bits_for(int64_t size, int granularity_bits)
 {
@@ -53,6 +56,7 @@ BdrvDirtyBitmap *bdrv_create_dirty_bitmap(BlockDriverState *bs,
     }
     bitmap = g_new0(BdrvDirtyBitmap, 1);
     bitmap->bs = bs;
+    bitmap->id = next_bitmap_id++;
     bitmap->name = g_strdup(name);
     bitmap->granularity = granularity;
     bitmap->granularity_bits = ctz64(granularity);
@@ -117,6 +121,26 @@ bool bdrv_has_named_bitmaps(BlockDriverState *bs)
         }
     }
     return false;
+}
+
+uint64_t bdrv_dirty_bitmap_id(const BdrvDirtyBitmap *bitmap)
+{
+    return bitmap->id;
+}
+
+BdrvDirtyBitmap *bdrv_dirty_bitmap_prev(BlockDriverState *bs,
+                                        BdrvDirtyBitmap *bitmap)
+{
+    BdrvDirtyBitmap *b, *prev = NULL;
+
+    /* The list is short and singly walked; no back links needed */
+    QTAILQ_FOREACH(b, &bs->dirty_bitmaps, list) {
+        if (b == bitmap) {
+            break;
+        }
+        prev = b;
+    }
+    return prev;
 }
 
 const char *bdrv_dirty_bitmap_name(const BdrvDirtyBitmap *bitmap)

@@ -232,6 +232,7 @@ int coroutine_fn qcow2_co_load_bitmaps(BlockDriverState *bs, int flags,
             ret = -EINVAL;
             goto fail;
         }
+        bm->loaded_id = bdrv_dirty_bitmap_id(bitmap);
         /* The node's length is not known to the core yet while it opens */
         bdrv_dirty_bitmap_truncate(bitmap, ROUND_UP(s->size,
                                                     BDRV_SECTOR_SIZE));
@@ -282,9 +283,42 @@ fail:
 
 /* A directory entry to write */
 typedef struct StoreEntry {
+    BdrvDirtyBitmap *bitmap;
     Qcow2BitmapInfo info;       /* name borrowed */
-    bool fresh;                 /* tables written now (else kept) */
+    bool fresh;                 /* tables written now */
 } StoreEntry;
+
+/* Inconsistent bitmaps keep their entry (and clusters) as they are */
+static bool kept_entry(const StoreEntry *e)
+{
+    return bdrv_dirty_bitmap_inconsistent(e->bitmap);
+}
+
+/* The persistent bitmap of @bs with @id (0 never matches) */
+static BdrvDirtyBitmap *find_bitmap_by_id(BlockDriverState *bs, uint64_t id)
+{
+    BdrvDirtyBitmap *bitmap = NULL;
+
+    while (id && (bitmap = bdrv_dirty_bitmap_next(bs, bitmap))) {
+        if (bdrv_dirty_bitmap_id(bitmap) == id) {
+            return bdrv_dirty_bitmap_get_persistence(bitmap) ? bitmap : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Whether @bitmap came from (or was stored to) the directory on disk */
+static bool is_loaded(BDRVQcow2State *s, const BdrvDirtyBitmap *bitmap)
+{
+    uint32_t i;
+
+    for (i = 0; s->bitmaps && i < s->nb_bitmaps; i++) {
+        if (s->bitmaps[i].loaded_id == bdrv_dirty_bitmap_id(bitmap)) {
+            return true;
+        }
+    }
+    return false;
+}
 
 /* Write the data clusters and the table of @bitmap; fills @info */
 static int coroutine_fn store_bitmap(BlockDriverState *bs,
@@ -474,19 +508,6 @@ static int coroutine_fn write_header_ext(BlockDriverState *bs, uint32_t nb,
     return 0;
 }
 
-/* The on-disk entry named @name, or NULL */
-static Qcow2BitmapInfo *find_disk_entry(BDRVQcow2State *s, const char *name)
-{
-    uint32_t i;
-
-    for (i = 0; s->bitmaps && i < s->nb_bitmaps; i++) {
-        if (!strcmp(s->bitmaps[i].name, name)) {
-            return &s->bitmaps[i];
-        }
-    }
-    return NULL;
-}
-
 static int coroutine_fn store_bitmaps_locked(BlockDriverState *bs,
                                              Error **errp)
 {
@@ -516,27 +537,41 @@ static int coroutine_fn store_bitmaps_locked(BlockDriverState *bs,
     entries = g_new0(StoreEntry, MAX(nb, 1));
     kept = g_new0(bool, MAX(s->nb_bitmaps, 1));
     nb = 0;
-    bitmap = NULL;
-    while ((bitmap = bdrv_dirty_bitmap_next(bs, bitmap))) {
-        StoreEntry *e = &entries[nb];
-        const char *name = bdrv_dirty_bitmap_name(bitmap);
-
-        if (!bdrv_dirty_bitmap_get_persistence(bitmap)) {
+    /*
+     * QEMU's order: the bitmaps the image had, in directory order, then
+     * the new ones, newest first
+     */
+    for (i = 0; s->bitmaps && i < s->nb_bitmaps; i++) {
+        bitmap = find_bitmap_by_id(bs, s->bitmaps[i].loaded_id);
+        if (!bitmap) {
             continue;
         }
         if (bdrv_dirty_bitmap_inconsistent(bitmap)) {
-            Qcow2BitmapInfo *old = find_disk_entry(s, name);
+            kept[i] = true;
+            entries[nb].info = s->bitmaps[i];
+            entries[nb].info.name = (char *)bdrv_dirty_bitmap_name(bitmap);
+            entries[nb++].bitmap = bitmap;
+            continue;
+        }
+        entries[nb++].bitmap = bitmap;
+    }
+    bitmap = NULL;
+    while ((bitmap = bdrv_dirty_bitmap_prev(bs, bitmap))) {
+        if (bdrv_dirty_bitmap_get_persistence(bitmap) &&
+            !bdrv_dirty_bitmap_inconsistent(bitmap) &&
+            !is_loaded(s, bitmap)) {
+            entries[nb++].bitmap = bitmap;
+        }
+    }
+    for (i = 0; i < nb; i++) {
+        StoreEntry *e = &entries[i];
+        const char *name = bdrv_dirty_bitmap_name(e->bitmap);
 
-            if (!old) {
-                continue;
+        if (!kept_entry(e)) {
+            if (bdrv_dirty_bitmap_size(e->bitmap) != len) {
+                bdrv_dirty_bitmap_truncate(e->bitmap, len);
             }
-            kept[old - s->bitmaps] = true;
-            e->info = *old;
-        } else {
-            if (bdrv_dirty_bitmap_size(bitmap) != len) {
-                bdrv_dirty_bitmap_truncate(bitmap, len);
-            }
-            ret = store_bitmap(bs, bitmap, &e->info);
+            ret = store_bitmap(bs, e->bitmap, &e->info);
             if (ret < 0) {
                 error_setg_errno(errp, -ret, "Failed to write bitmap '%s'",
                                  name);
@@ -545,8 +580,8 @@ static int coroutine_fn store_bitmaps_locked(BlockDriverState *bs,
             e->fresh = true;
         }
         e->info.name = (char *)name;
+        e->info.loaded_id = bdrv_dirty_bitmap_id(e->bitmap);
         dir_size += dir_entry_size(strlen(name), 0);
-        nb++;
     }
 
     if (nb) {

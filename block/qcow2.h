@@ -174,6 +174,7 @@ typedef struct Qcow2BitmapInfo {
     uint64_t table_offset;      /* the bitmap table: clusters it uses */
     uint32_t table_size;        /* entries */
     uint64_t dir_pos;           /* byte offset of the entry in the directory */
+    uint64_t loaded_id;         /* bdrv_dirty_bitmap_id() of it, 0: none */
 } Qcow2BitmapInfo;
 
 /* Bitmap table entries: data cluster offset, and "all ones" if none */

@@ -45,7 +45,12 @@ BdrvDirtyBitmap *bdrv_find_dirty_bitmap(BlockDriverState *bs,
 /* Iteration in creation order: start with NULL, ends with NULL */
 BdrvDirtyBitmap *bdrv_dirty_bitmap_next(BlockDriverState *bs,
                                         BdrvDirtyBitmap *bitmap);
+/* The same backwards: start with NULL (the newest) */
+BdrvDirtyBitmap *bdrv_dirty_bitmap_prev(BlockDriverState *bs,
+                                        BdrvDirtyBitmap *bitmap);
 bool bdrv_has_named_bitmaps(BlockDriverState *bs);
+/* Never reused while the process runs (a released bitmap's id is gone) */
+uint64_t bdrv_dirty_bitmap_id(const BdrvDirtyBitmap *bitmap);
 
 const char *bdrv_dirty_bitmap_name(const BdrvDirtyBitmap *bitmap);
 uint32_t bdrv_dirty_bitmap_granularity(const BdrvDirtyBitmap *bitmap);
