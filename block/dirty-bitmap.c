@@ -480,3 +480,9 @@ bool bdrv_can_store_new_dirty_bitmap(BlockDriverState *bs, const char *name,
     return bs->drv->bdrv_can_store_new_dirty_bitmap(bs, name, granularity,
                                                     errp);
 }
+
+bool bdrv_supports_persistent_dirty_bitmap(BlockDriverState *bs)
+{
+    return bs->drv && bs->drv->bdrv_supports_persistent_dirty_bitmap &&
+           bs->drv->bdrv_supports_persistent_dirty_bitmap(bs);
+}

@@ -683,6 +683,13 @@ int coroutine_fn qcow2_co_store_bitmaps(BlockDriverState *bs, Error **errp)
 
 /* New bitmaps */
 
+bool qcow2_supports_persistent_dirty_bitmap(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    return s->qcow_version >= 3;
+}
+
 bool qcow2_can_store_new_dirty_bitmap(BlockDriverState *bs, const char *name,
                                       uint32_t granularity, Error **errp)
 {

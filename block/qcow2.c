@@ -3347,6 +3347,8 @@ static BlockDriver bdrv_qcow2 = {
     .bdrv_co_load_vmstate       = qcow2_co_load_vmstate,
     .bdrv_co_save_vmstate       = qcow2_co_save_vmstate,
     .bdrv_dump_info             = qcow2_dump_info,
+    .bdrv_supports_persistent_dirty_bitmap =
+        qcow2_supports_persistent_dirty_bitmap,
     .bdrv_can_store_new_dirty_bitmap = qcow2_can_store_new_dirty_bitmap,
     .bdrv_co_check              = qcow2_co_check,
     .bdrv_co_change_backing_file = qcow2_co_change_backing_file,

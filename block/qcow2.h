@@ -509,6 +509,7 @@ int coroutine_fn qcow2_co_load_bitmaps(BlockDriverState *bs, int flags,
 /* Write every persistent bitmap, a new directory and header extension */
 int coroutine_fn qcow2_co_store_bitmaps(BlockDriverState *bs, Error **errp);
 int co_wrapper_mixed qcow2_store_bitmaps(BlockDriverState *bs, Error **errp);
+bool qcow2_supports_persistent_dirty_bitmap(BlockDriverState *bs);
 bool qcow2_can_store_new_dirty_bitmap(BlockDriverState *bs, const char *name,
                                       uint32_t granularity, Error **errp);
 

@@ -51,7 +51,7 @@ static const ImgCmd img_cmds[] = {
       "[-s] [-U] filename1 filename2" },
     { "convert", img_convert,
       "convert [--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] "
-      "[-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] "
+      "[--bitmaps] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] "
       "[-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] "
       "[-l snapshot_param] [-S sparse_size] [-r rate_limit] "
       "[-m num_coroutines] [-W] [--salvage] "

@@ -38,6 +38,7 @@ enum {
     IMG_OPT_START_OFFSET,
     IMG_OPT_MAX_LENGTH,
     IMG_OPT_BITMAPS,
+    IMG_OPT_SKIP_BROKEN_BITMAPS,
 };
 
 /* The subcommands (argv[0] is the command name, getopt is reset) */

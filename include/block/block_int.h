@@ -269,6 +269,8 @@ struct BlockDriver {
      * false with the reason in @errp.  Without the hook the core refuses
      * with "Can't store persistent bitmaps to NODE".
      */
+    /* Whether the image can hold persistent bitmaps at all */
+    bool (*bdrv_supports_persistent_dirty_bitmap)(BlockDriverState *bs);
     bool (*bdrv_can_store_new_dirty_bitmap)(BlockDriverState *bs,
                                             const char *name,
                                             uint32_t granularity,

@@ -122,6 +122,8 @@ uint64_t bdrv_dirty_bitmap_serialized_size(const BdrvDirtyBitmap *bitmap);
 
 /* The granularity of a new bitmap without -g: the cluster size, 4k-64k */
 uint32_t bdrv_get_default_bitmap_granularity(BlockDriverState *bs);
+/* Whether the node's format can hold persistent bitmaps */
+bool bdrv_supports_persistent_dirty_bitmap(BlockDriverState *bs);
 /*
  * Whether the format can store a new persistent bitmap; false with
  * QEMU's message otherwise.
