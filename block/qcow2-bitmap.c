@@ -670,6 +670,7 @@ fail:
 int coroutine_fn qcow2_co_store_bitmaps(BlockDriverState *bs, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
+    BdrvDirtyBitmap *bitmap = NULL;
     int ret;
 
     if (bdrv_is_read_only(bs) || s->corrupt_stop) {
@@ -678,7 +679,19 @@ int coroutine_fn qcow2_co_store_bitmaps(BlockDriverState *bs, Error **errp)
     qemu_co_mutex_lock(&s->lock);
     ret = store_bitmaps_locked(bs, errp);
     qemu_co_mutex_unlock(&s->lock);
-    return ret;
+    if (ret < 0) {
+        return ret;
+    }
+    /*
+     * Stored: what follows (close, or a reopen read-only) must not
+     * change them unseen
+     */
+    while ((bitmap = bdrv_dirty_bitmap_next(bs, bitmap))) {
+        if (bdrv_dirty_bitmap_get_persistence(bitmap)) {
+            bdrv_dirty_bitmap_set_readonly(bitmap, true);
+        }
+    }
+    return 0;
 }
 
 /* New bitmaps */

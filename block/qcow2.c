@@ -1383,6 +1383,10 @@ static int qcow2_reopen_prepare(BDRVReopenState *state, Error **errp)
         (state->read_only ||
          (s->use_lazy_refcounts && !r->opts.use_lazy_refcounts))) {
         /* Write everything out and clear the dirty bit */
+        if (state->read_only && qcow2_store_bitmaps(bs, errp) < 0) {
+            qcow2_reopen_free(g_steal_pointer(&r));
+            return -EIO;
+        }
         ret = qcow2_write_out_metadata(bs);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Could not flush the qcow2 "
