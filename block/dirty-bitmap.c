@@ -486,3 +486,12 @@ bool bdrv_supports_persistent_dirty_bitmap(BlockDriverState *bs)
     return bs->drv && bs->drv->bdrv_supports_persistent_dirty_bitmap &&
            bs->drv->bdrv_supports_persistent_dirty_bitmap(bs);
 }
+
+void bdrv_dirty_bitmap_truncate_all(BlockDriverState *bs, int64_t bytes)
+{
+    BdrvDirtyBitmap *bitmap;
+
+    QTAILQ_FOREACH(bitmap, &bs->dirty_bitmaps, list) {
+        bdrv_dirty_bitmap_truncate(bitmap, bytes);
+    }
+}

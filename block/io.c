@@ -1065,6 +1065,8 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset,
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Could not refresh total sector "
                              "count");
+        } else {
+            bdrv_dirty_bitmap_truncate_all(bs, bdrv_getlength(bs));
         }
     }
     tracked_request_end(&req);

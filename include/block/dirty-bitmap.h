@@ -104,6 +104,8 @@ bool bdrv_merge_dirty_bitmap(BdrvDirtyBitmap *dest,
                              const BdrvDirtyBitmap *src, Error **errp);
 /* Resize to the node's new length (bits past the end are dropped) */
 void bdrv_dirty_bitmap_truncate(BdrvDirtyBitmap *bitmap, int64_t bytes);
+/* All bitmaps of @bs, after it was resized (block/io.c) */
+void bdrv_dirty_bitmap_truncate_all(BlockDriverState *bs, int64_t bytes);
 
 /*
  * Serialised form, as qcow2 stores it: bit i (granule i) is bit i % 8 of
