@@ -64,6 +64,34 @@ void qcow2_free_bitmap_list(BDRVQcow2State *s)
 
 /* The directory */
 
+/*
+ * QEMU's constraints on one directory entry: a table where tables may
+ * be, a granularity in range, only the known flags, a short name, the
+ * dirty tracking type, and (unless in use) room for the whole disk
+ */
+static bool check_dir_entry(BDRVQcow2State *s, const uint8_t *e)
+{
+    uint64_t table_offset = qcow2_ld64(e + BME_OFF_TABLE_OFFSET);
+    uint32_t table_size = qcow2_ld32(e + BME_OFF_TABLE_SIZE);
+    uint32_t flags = qcow2_ld32(e + BME_OFF_FLAGS);
+    uint8_t bits = e[BME_OFF_GRANULARITY];
+    uint64_t phys = (uint64_t)table_size * s->cluster_size;
+    uint64_t len = ROUND_UP(s->size, BDRV_SECTOR_SIZE);
+
+    if (!table_size || !table_offset ||
+        offset_into_cluster(s, table_offset) ||
+        table_size > BME_MAX_TABLE_SIZE ||
+        bits > BME_MAX_GRANULARITY_BITS || bits < BME_MIN_GRANULARITY_BITS ||
+        (flags & ~(QCOW2_BME_FLAG_IN_USE | QCOW2_BME_FLAG_AUTO)) ||
+        qcow2_ld16(e + BME_OFF_NAME_SIZE) > BDRV_BITMAP_MAX_NAME_SIZE ||
+        e[BME_OFF_TYPE] != BME_TYPE_DIRTY_TRACKING ||
+        phys > BME_MAX_PHYS_SIZE) {
+        return false;
+    }
+    return (flags & QCOW2_BME_FLAG_IN_USE) ||
+           len <= ((phys * 8) << bits);
+}
+
 int coroutine_fn qcow2_co_read_bitmap_list(BlockDriverState *bs,
                                            Error **errp)
 {
@@ -96,10 +124,14 @@ int coroutine_fn qcow2_co_read_bitmap_list(BlockDriverState *bs,
         name_size = qcow2_ld16(e + BME_OFF_NAME_SIZE);
         extra_size = qcow2_ld32(e + BME_OFF_EXTRA_SIZE);
         entry_size = dir_entry_size(name_size, extra_size);
-        if (entry_size > size - pos ||
-            e[BME_OFF_GRANULARITY] < BME_MIN_GRANULARITY_BITS ||
-            e[BME_OFF_GRANULARITY] > BME_MAX_GRANULARITY_BITS) {
+        if (entry_size > size - pos) {
             break;
+        }
+        if (!check_dir_entry(s, e)) {
+            error_setg(errp, "Bitmap '%.*s' doesn't satisfy the constraints",
+                       name_size, (const char *)e +
+                       QCOW2_BITMAP_DIR_ENTRY_SIZE + extra_size);
+            return -EINVAL;
         }
         s->bitmaps[i].table_offset = qcow2_ld64(e + BME_OFF_TABLE_OFFSET);
         s->bitmaps[i].table_size = qcow2_ld32(e + BME_OFF_TABLE_SIZE);
@@ -143,8 +175,8 @@ static int coroutine_fn load_bitmap_data(BlockDriverState *bs,
 
     if (bm->table_size != nb || bm->table_size > BME_MAX_TABLE_SIZE ||
         offset_into_cluster(s, bm->table_offset)) {
-        error_setg(errp, "Bitmap '%s' has an invalid bitmap table",
-                   bm->name);
+        error_setg_errno(errp, EINVAL, "Could not read bitmap '%s' from "
+                         "image", bm->name);
         return -EINVAL;
     }
     if (!nb) {
@@ -158,7 +190,8 @@ static int coroutine_fn load_bitmap_data(BlockDriverState *bs,
     }
     ret = bdrv_co_pread(bs->file, bm->table_offset, nb * 8, table, 0);
     if (ret < 0) {
-        error_setg_errno(errp, -ret, "Could not read bitmap '%s'", bm->name);
+        error_setg_errno(errp, -ret, "Could not read bitmap '%s' from image",
+                         bm->name);
         return ret;
     }
     for (i = 0; i < nb; i++) {
@@ -168,15 +201,15 @@ static int coroutine_fn load_bitmap_data(BlockDriverState *bs,
 
         if ((entry & QCOW2_BME_TABLE_RESERVED_MASK) ||
             offset_into_cluster(s, offset) || (offset && (entry & 1))) {
-            error_setg(errp, "Bitmap '%s' has an invalid bitmap table entry",
-                       bm->name);
+            error_setg_errno(errp, EINVAL, "Could not read bitmap '%s' from "
+                             "image", bm->name);
             return -EINVAL;
         }
         if (offset) {
             ret = bdrv_co_pread(bs->file, offset, s->cluster_size, buf, 0);
             if (ret < 0) {
-                error_setg_errno(errp, -ret, "Could not read bitmap '%s'",
-                                 bm->name);
+                error_setg_errno(errp, -ret, "Could not read bitmap '%s' "
+                                 "from image", bm->name);
                 return ret;
             }
             bdrv_dirty_bitmap_deserialize(bitmap, buf, start,
@@ -219,7 +252,7 @@ int coroutine_fn qcow2_co_load_bitmaps(BlockDriverState *bs, int flags,
     uint32_t i;
     int ret;
 
-    if (!s->bitmaps || (flags & BDRV_O_NO_IO)) {
+    if (!s->bitmaps) {
         return 0;
     }
     for (i = 0; i < s->nb_bitmaps; i++) {
@@ -570,6 +603,15 @@ static int coroutine_fn store_bitmaps_locked(BlockDriverState *bs,
         if (!kept_entry(e)) {
             if (bdrv_dirty_bitmap_size(e->bitmap) != len) {
                 bdrv_dirty_bitmap_truncate(e->bitmap, len);
+            }
+            if (!table_entries_for(s, e->bitmap)) {
+                /*
+                 * An empty disk gives an empty table, which QEMU can
+                 * neither write nor open: fail as it does
+                 */
+                error_setg(errp, "No memory");
+                ret = -ENOMEM;
+                goto fail;
             }
             ret = store_bitmap(bs, e->bitmap, &e->info);
             if (ret < 0) {
