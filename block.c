@@ -350,6 +350,7 @@ static BlockDriverState *bdrv_new(void)
     QLIST_INIT(&bs->children);
     QLIST_INIT(&bs->parents);
     QLIST_INIT(&bs->tracked_requests);
+    QTAILQ_INIT(&bs->dirty_bitmaps);
     QTAILQ_INSERT_TAIL(&all_bdrv_states, bs, node_list);
     return bs;
 }
@@ -1388,6 +1389,7 @@ static void bdrv_close(BlockDriverState *bs)
         bdrv_drain_all();
     }
     bdrv_drop_driver(bs, true);
+    bdrv_release_all_dirty_bitmaps(bs);
     qobject_unref(bs->options);
     qobject_unref(bs->explicit_options);
     qobject_unref(bs->full_open_options);

@@ -665,6 +665,9 @@ static int coroutine_fn bdrv_aligned_pwritev(BdrvChild *child,
     }
     BLKDBG_EVENT(child, BLKDBG_PWRITEV_DONE);
 
+    if (ret == 0) {
+        bdrv_set_dirty(bs, offset, bytes);
+    }
     if (ret == 0 && offset + bytes > bs->total_bytes) {
         /* Writing past the end grew the node (protocol nodes) */
         bs->total_bytes = offset + bytes;
@@ -952,6 +955,7 @@ int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset,
     }
     ret = 0;
 out:
+    bdrv_set_dirty(bs, req.offset, req.bytes);
     tracked_request_end(&req);
     bdrv_dec_in_flight(bs);
     return ret;
@@ -1061,6 +1065,8 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset,
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Could not refresh total sector "
                              "count");
+        } else {
+            bdrv_dirty_bitmap_truncate_all(bs, bdrv_getlength(bs));
         }
     }
     tracked_request_end(&req);

@@ -397,76 +397,6 @@ static int qcow2_read_extensions(BlockDriverState *bs, const uint8_t *hdr,
     return 0;
 }
 
-/* Bitmaps (listed, never maintained) */
-
-static void free_bitmaps(BDRVQcow2State *s)
-{
-    uint32_t i;
-
-    if (s->bitmaps) {
-        for (i = 0; i < s->nb_bitmaps; i++) {
-            g_free(s->bitmaps[i].name);
-        }
-    }
-    g_free(s->bitmaps);
-    s->bitmaps = NULL;
-}
-
-/* Read name, flags and granularity of every bitmap directory entry */
-static int coroutine_fn qcow2_read_bitmap_list(BlockDriverState *bs,
-                                               Error **errp)
-{
-    BDRVQcow2State *s = bs->opaque;
-    g_autofree uint8_t *dir = NULL;
-    uint64_t pos = 0, size = s->bitmap_directory_size;
-    uint32_t i;
-    int ret;
-
-    dir = g_try_malloc(MAX(size, 1));
-    if (!dir) {
-        error_setg(errp, "Could not allocate the bitmap directory");
-        return -ENOMEM;
-    }
-    ret = bdrv_co_pread(bs->file, s->bitmap_directory_offset, size, dir, 0);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to read bitmap directory");
-        return ret;
-    }
-    s->bitmaps = g_new0(Qcow2BitmapInfo, s->nb_bitmaps);
-    for (i = 0; i < s->nb_bitmaps; i++) {
-        const uint8_t *e = dir + pos;
-        uint32_t extra_size;
-        uint16_t name_size;
-        uint64_t entry_size;
-
-        if (size - pos < QCOW2_BITMAP_DIR_ENTRY_SIZE) {
-            break;
-        }
-        name_size = qcow2_ld16(e + 18);
-        extra_size = qcow2_ld32(e + 20);
-        entry_size = ROUND_UP((uint64_t)QCOW2_BITMAP_DIR_ENTRY_SIZE +
-                              extra_size + name_size, 8);
-        if (entry_size > size - pos || e[17] < 9 || e[17] > 31) {
-            /* Granularity is 512 bytes to 2 GiB (as QEMU checks) */
-            break;
-        }
-        s->bitmaps[i].table_offset = qcow2_ld64(e);
-        s->bitmaps[i].table_size = qcow2_ld32(e + 8);
-        s->bitmaps[i].flags = qcow2_ld32(e + 12);
-        s->bitmaps[i].granularity_bits = e[17];
-        s->bitmaps[i].name = g_strndup((const char *)e +
-                                       QCOW2_BITMAP_DIR_ENTRY_SIZE +
-                                       extra_size, name_size);
-        pos += entry_size;
-    }
-    if (i < s->nb_bitmaps || pos != size) {
-        error_setg(errp, "Broken bitmap directory: %" PRIu32 " entries "
-                   "declared in %" PRIu64 " bytes", s->nb_bitmaps, size);
-        return -EINVAL;
-    }
-    return 0;
-}
-
 /* Open and close */
 
 static bool validate_table_offset(BDRVQcow2State *s, uint64_t offset,
@@ -1088,30 +1018,31 @@ static int qcow2_open_crypto_and_backing(BlockDriverState *bs,
 }
 
 /*
- * Step 10: we maintain none of the autoclear features (bitmaps, raw
- * external data): clear their bits before anything is written, as the
- * format requires of such writers.  A read-only open keeps them, and
- * reads the bitmap list for qemu-img info.
+ * Step 10: of the autoclear features we maintain bitmaps only (raw
+ * external data is not): clear the other bits before anything is
+ * written, as the format requires of such writers.  A read-only open
+ * keeps them.  The bitmap directory is read for every open.
  */
 static int coroutine_fn qcow2_co_open_autoclear(BlockDriverState *bs,
                                                 int flags, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
+    uint64_t keep = s->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS;
     int ret;
 
-    if ((flags & BDRV_O_RDWR) && s->autoclear_features) {
-        uint8_t buf[8] = { 0 };
+    if ((flags & BDRV_O_RDWR) && s->autoclear_features != keep) {
+        uint8_t buf[8];
 
+        qcow2_st64(buf, keep);
         ret = qcow2_write_header_field(bs, QCOW2_HDR_AUTOCLEAR, buf, 8);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Could not update qcow2 header");
             return ret;
         }
-        s->autoclear_features = 0;
-        s->nb_bitmaps = 0;
+        s->autoclear_features = keep;
     }
     if (s->nb_bitmaps) {
-        ret = qcow2_read_bitmap_list(bs, errp);
+        ret = qcow2_co_read_bitmap_list(bs, errp);
         if (ret < 0) {
             return ret;
         }
@@ -1219,7 +1150,11 @@ int coroutine_fn qcow2_co_do_open(BlockDriverState *bs, QDict *options,
     if (ret < 0) {
         return ret;
     }
-    return qcow2_co_repair_dirty(bs, flags, errp);
+    ret = qcow2_co_repair_dirty(bs, flags, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_co_load_bitmaps(bs, flags, errp);
 }
 
 /*
@@ -1279,7 +1214,8 @@ static void qcow2_free_state(BlockDriverState *bs)
     s->feature_table = NULL;
     free_unknown_extensions(s);
     qcow2_free_snapshots(s);
-    free_bitmaps(s);
+    bdrv_release_all_dirty_bitmaps(bs);
+    qcow2_free_bitmap_list(s);
     s->nb_bitmaps = 0;
     g_free(s->image_backing_file);
     g_free(s->image_backing_format);
@@ -1342,7 +1278,14 @@ int coroutine_fn qcow2_co_write_out_metadata(BlockDriverState *bs)
 
 static void qcow2_close(BlockDriverState *bs)
 {
+    Error *local_err = NULL;
+
     cache_clean_timer_del(bs);
+    if (qcow2_store_bitmaps(bs, &local_err) < 0) {
+        error_prepend(&local_err, "Lost persistent bitmaps during "
+                      "inactivation of node '%s': ", bdrv_get_node_name(bs));
+        error_report_err(local_err);
+    }
     qcow2_write_out_metadata(bs);
     qcow2_free_state(bs);
 }
@@ -1441,6 +1384,10 @@ static int qcow2_reopen_prepare(BDRVReopenState *state, Error **errp)
         (state->read_only ||
          (s->use_lazy_refcounts && !r->opts.use_lazy_refcounts))) {
         /* Write everything out and clear the dirty bit */
+        if (state->read_only && qcow2_store_bitmaps(bs, errp) < 0) {
+            qcow2_reopen_free(g_steal_pointer(&r));
+            return -EIO;
+        }
         ret = qcow2_write_out_metadata(bs);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Could not flush the qcow2 "
@@ -3405,6 +3352,9 @@ static BlockDriver bdrv_qcow2 = {
     .bdrv_co_load_vmstate       = qcow2_co_load_vmstate,
     .bdrv_co_save_vmstate       = qcow2_co_save_vmstate,
     .bdrv_dump_info             = qcow2_dump_info,
+    .bdrv_supports_persistent_dirty_bitmap =
+        qcow2_supports_persistent_dirty_bitmap,
+    .bdrv_can_store_new_dirty_bitmap = qcow2_can_store_new_dirty_bitmap,
     .bdrv_co_check              = qcow2_co_check,
     .bdrv_co_change_backing_file = qcow2_co_change_backing_file,
     .bdrv_co_make_empty         = qcow2_co_make_empty,

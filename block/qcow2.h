@@ -163,9 +163,9 @@ typedef struct QCowSnapshot {
 #define QCOW2_BME_FLAG_AUTO   (1U << 1)
 
 /*
- * What qemu-img info shows of one bitmap.  We maintain no bitmaps (the
- * autoclear bit is dropped on a read-write open), so they are only read
- * for read-only opens.
+ * One entry of the bitmap directory as it is on disk (qemu-img info
+ * shows these; check counts their clusters).  The bitmaps themselves
+ * live in the block core (block/dirty-bitmap.h) while the image is open.
  */
 typedef struct Qcow2BitmapInfo {
     char *name;
@@ -173,6 +173,8 @@ typedef struct Qcow2BitmapInfo {
     uint8_t granularity_bits;
     uint64_t table_offset;      /* the bitmap table: clusters it uses */
     uint32_t table_size;        /* entries */
+    uint64_t dir_pos;           /* byte offset of the entry in the directory */
+    uint64_t loaded_id;         /* bdrv_dirty_bitmap_id() of it, 0: none */
 } Qcow2BitmapInfo;
 
 /* Bitmap table entries: data cluster offset, and "all ones" if none */
@@ -320,7 +322,7 @@ typedef struct BDRVQcow2State {
     uint32_t nb_bitmaps;
     uint64_t bitmap_directory_size;
     uint64_t bitmap_directory_offset;
-    Qcow2BitmapInfo *bitmaps;       /* read-only opens only, else NULL */
+    Qcow2BitmapInfo *bitmaps;       /* the directory, or NULL */
 
     /* Drops unused cache entries every cache_clean_interval seconds */
     QEMUTimer *cache_clean_timer;
@@ -490,6 +492,26 @@ int co_wrapper_mixed qcow2_flush_cache_tables(BlockDriverState *bs,
 ssize_t coroutine_fn qcow2_co_decompress(BlockDriverState *bs, void *dest,
                                          size_t dest_size, const void *src,
                                          size_t src_size);
+
+/*
+ * qcow2-bitmap.c (above qcow2-refcount.c): persistent dirty bitmaps
+ */
+/* Read the bitmap directory the header extension names (s->bitmaps) */
+int coroutine_fn qcow2_co_read_bitmap_list(BlockDriverState *bs,
+                                           Error **errp);
+void qcow2_free_bitmap_list(BDRVQcow2State *s);
+/*
+ * Create a block-core bitmap for every directory entry and load its
+ * contents; a read-write open marks them in use on disk
+ */
+int coroutine_fn qcow2_co_load_bitmaps(BlockDriverState *bs, int flags,
+                                       Error **errp);
+/* Write every persistent bitmap, a new directory and header extension */
+int coroutine_fn qcow2_co_store_bitmaps(BlockDriverState *bs, Error **errp);
+int co_wrapper_mixed qcow2_store_bitmaps(BlockDriverState *bs, Error **errp);
+bool qcow2_supports_persistent_dirty_bitmap(BlockDriverState *bs);
+bool qcow2_can_store_new_dirty_bitmap(BlockDriverState *bs, const char *name,
+                                      uint32_t granularity, Error **errp);
 
 /*
  * qcow2-backing.c (above qcow2-cluster.c): the BlockDriver hooks of

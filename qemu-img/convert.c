@@ -24,6 +24,7 @@
 #include "qemu/option.h"
 #include "qapi/error.h"
 #include "qemu/aio.h"
+#include "block/block_int.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"
 
@@ -594,6 +595,8 @@ typedef struct ImgConvertOptions {
     bool explicit_min_sparse;
     int src_flags;              /* from -T */
     bool src_writethrough;
+    bool bitmaps;               /* --bitmaps */
+    bool skip_broken_bitmaps;
 } ImgConvertOptions;
 
 /*
@@ -732,6 +735,11 @@ static int img_convert_open_target(ImgConvertState *s, ImgConvertOptions *o,
     }
     out_bs = blk_bs(s->target);
 
+    if (o->bitmaps && !bdrv_supports_persistent_dirty_bitmap(out_bs)) {
+        error_report("Format driver '%s' does not support bitmaps",
+                     out_bs->drv->format_name);
+        return -1;
+    }
     if (s->compressed && !bdrv_supports_compressed_writes(out_bs)) {
         error_report("Compression not supported for this file format");
         return -1;
@@ -803,6 +811,9 @@ static int img_convert_parse_args(int argc, char **argv, ImgConvertState *s,
           IMG_OPT_TARGET_IMAGE_OPTS },
         { "salvage", no_argument, NULL, IMG_OPT_SALVAGE },
         { "target-is-zero", no_argument, NULL, IMG_OPT_TARGET_IS_ZERO },
+        { "bitmaps", no_argument, NULL, IMG_OPT_BITMAPS },
+        { "skip-broken-bitmaps", no_argument, NULL,
+          IMG_OPT_SKIP_BROKEN_BITMAPS },
         { NULL, 0, NULL, 0 }
     };
     int c;
@@ -922,6 +933,12 @@ static int img_convert_parse_args(int argc, char **argv, ImgConvertState *s,
             /* The target is known to read as zeroes */
             s->has_zero_init = true;
             break;
+        case IMG_OPT_BITMAPS:
+            o->bitmaps = true;
+            break;
+        case IMG_OPT_SKIP_BROKEN_BITMAPS:
+            o->skip_broken_bitmaps = true;
+            break;
         }
     }
     return 0;
@@ -932,6 +949,10 @@ static int img_convert_check_args(ImgConvertState *s, ImgConvertOptions *o)
 {
     if (!o->out_fmt && !o->tgt_image_opts) {
         o->out_fmt = "raw";
+    }
+    if (o->skip_broken_bitmaps && !o->bitmaps) {
+        error_report("Use of --skip-broken-bitmaps requires --bitmaps");
+        return -1;
     }
     if (s->compressed && o->copy_range) {
         error_report("Cannot enable copy offloading when -c is used");
@@ -1083,6 +1104,87 @@ static int img_convert_make_target(ImgConvertState *s, ImgConvertOptions *o,
     return 0;
 }
 
+/*
+ * --bitmaps: the source must hold bitmaps it can hand over; inconsistent
+ * ones stop the conversion unless --skip-broken-bitmaps
+ */
+static int img_convert_check_bitmaps(ImgConvertState *s,
+                                     const ImgConvertOptions *o)
+{
+    BlockDriverState *src;
+    BdrvDirtyBitmap *bm = NULL;
+
+    if (s->src_num > 1) {
+        error_report("Copying bitmaps only possible with single source");
+        return -1;
+    }
+    src = blk_bs(s->src[0]);
+    if (!bdrv_supports_persistent_dirty_bitmap(src)) {
+        error_report("Source lacks bitmap support");
+        return -1;
+    }
+    while ((bm = bdrv_dirty_bitmap_next(src, bm))) {
+        if (bdrv_dirty_bitmap_get_persistence(bm) &&
+            !o->skip_broken_bitmaps && bdrv_dirty_bitmap_inconsistent(bm)) {
+            error_report("Cannot copy inconsistent bitmap '%s'",
+                         bdrv_dirty_bitmap_name(bm));
+            error_printf("Try --skip-broken-bitmaps, or use 'qemu-img "
+                         "bitmap --remove' to delete it\n");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * After the data: a persistent copy of every persistent bitmap of the
+ * source, with its granularity and enabled state.  QEMU walks them newest
+ * first (which its store turns back into the source's order), so the
+ * first one to fail is the same.
+ */
+static int img_convert_copy_bitmaps(ImgConvertState *s,
+                                    const ImgConvertOptions *o)
+{
+    BlockDriverState *src = blk_bs(s->src[0]);
+    BlockDriverState *dst = blk_bs(s->target);
+    BdrvDirtyBitmap *bm = NULL;
+
+    while ((bm = bdrv_dirty_bitmap_prev(src, bm))) {
+        const char *name = bdrv_dirty_bitmap_name(bm);
+        uint32_t granularity = bdrv_dirty_bitmap_granularity(bm);
+        BdrvDirtyBitmap *copy;
+        Error *err = NULL;
+
+        if (!bdrv_dirty_bitmap_get_persistence(bm)) {
+            continue;
+        }
+        if (o->skip_broken_bitmaps && bdrv_dirty_bitmap_inconsistent(bm)) {
+            warn_report("Skipping inconsistent bitmap '%s'", name);
+            continue;
+        }
+        copy = NULL;
+        if (bdrv_can_store_new_dirty_bitmap(dst, name, granularity, &err)) {
+            copy = bdrv_create_dirty_bitmap(dst, granularity, name, &err);
+        }
+        if (!copy) {
+            error_prepend(&err, "Failed to create bitmap %s: ", name);
+            error_report_err(err);
+            return -1;
+        }
+        bdrv_dirty_bitmap_set_persistence(copy, true);
+        if (!bdrv_dirty_bitmap_enabled(bm)) {
+            bdrv_disable_dirty_bitmap(copy);
+        }
+        if (!bdrv_merge_dirty_bitmap(copy, bm, &err)) {
+            error_prepend(&err, "Failed to populate bitmap %s: ", name);
+            error_report_err(err);
+            bdrv_release_dirty_bitmap(copy);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Drop the images and what was allocated per source */
 static void img_convert_close(ImgConvertState *s)
 {
@@ -1151,6 +1253,9 @@ int img_convert(int argc, char **argv)
     img_progress_print(0, 100);
 
     ret = img_convert_open_sources(&s, &o, &argv[optind]);
+    if (ret == 0 && o.bitmaps) {
+        ret = img_convert_check_bitmaps(&s, &o);
+    }
     if (ret == 0) {
         ret = img_convert_make_target(&s, &o, out_filename, &drv,
                                       &create_opts, &opts);
@@ -1160,6 +1265,9 @@ int img_convert(int argc, char **argv)
     }
     if (ret == 0) {
         ret = img_convert_copy(&s);
+    }
+    if (ret == 0 && o.bitmaps) {
+        ret = img_convert_copy_bitmaps(&s, &o);
     }
 
     if (!ret) {

@@ -38,7 +38,10 @@ static const ImgCmd img_cmds[] = {
       "[--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] "
       "[-o offset] [--pattern=pattern] [-q] [-s buffer_size] "
       "[-S step_size] [-t cache] [-w] [-U] filename" },
-    { "bitmap", NULL, NULL },
+    { "bitmap", img_bitmap,
+      "bitmap (--merge SOURCE | --add | --remove | --clear | --enable | "
+      "--disable)... [-b source_file [-F source_fmt]] [-g granularity] "
+      "[--object objectdef] [--image-opts | -f fmt] filename bitmap" },
     { "check", img_check,
       "check [--object objectdef] [--image-opts] [-q] [-f fmt] [--output=ofmt] "
       "[-r [leaks | all]] [-T src_cache] [-U] filename" },
@@ -50,7 +53,7 @@ static const ImgCmd img_cmds[] = {
       "[-s] [-U] filename1 filename2" },
     { "convert", img_convert,
       "convert [--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] "
-      "[-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] "
+      "[--bitmaps] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] "
       "[-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] "
       "[-l snapshot_param] [-S sparse_size] [-r rate_limit] "
       "[-m num_coroutines] [-W] [--salvage] "

@@ -38,6 +38,7 @@ enum {
     IMG_OPT_START_OFFSET,
     IMG_OPT_MAX_LENGTH,
     IMG_OPT_BITMAPS,
+    IMG_OPT_SKIP_BROKEN_BITMAPS,
 };
 
 /* The subcommands (argv[0] is the command name, getopt is reset) */
@@ -54,6 +55,7 @@ int img_measure(int argc, char **argv);
 int img_commit(int argc, char **argv);
 int img_rebase(int argc, char **argv);
 int img_amend(int argc, char **argv);
+int img_bitmap(int argc, char **argv);
 
 /*
  * The image of @bs's backing chain (below @bs) whose name, as its

@@ -18,6 +18,7 @@
 #include "block/block.h"
 #include "qemu/aio.h"
 #include "qemu/queue.h"
+#include "block/dirty-bitmap.h"
 
 #define BLOCK_PROBE_BUF_SIZE 2048
 
@@ -262,6 +263,18 @@ struct BlockDriver {
                                   const char *name, Error **errp);
     /* Extra lines for qemu-io "info" (printed after the common ones) */
     void (*bdrv_dump_info)(BlockDriverState *bs, GString *out);
+    /*
+     * Persistent dirty bitmaps: whether a new bitmap @name of
+     * @granularity bytes could be stored in the image when it closes;
+     * false with the reason in @errp.  Without the hook the core refuses
+     * with "Can't store persistent bitmaps to NODE".
+     */
+    /* Whether the image can hold persistent bitmaps at all */
+    bool (*bdrv_supports_persistent_dirty_bitmap)(BlockDriverState *bs);
+    bool (*bdrv_can_store_new_dirty_bitmap)(BlockDriverState *bs,
+                                            const char *name,
+                                            uint32_t granularity,
+                                            Error **errp);
     int coroutine_fn_ptr (*bdrv_co_check)(BlockDriverState *bs,
                                       BdrvCheckResult *result,
                                       BdrvCheckMode fix);
@@ -387,6 +400,9 @@ struct BlockDriverState {
     unsigned int in_flight;
     unsigned int serialising_in_flight;
     bool enable_write_cache;    /* false: writes get BDRV_REQ_FUA */
+
+    /* Dirty bitmaps (block/dirty-bitmap.c), set by writes to this node */
+    QTAILQ_HEAD(, BdrvDirtyBitmap) dirty_bitmaps;
 
     QTAILQ_ENTRY(BlockDriverState) node_list;
 };
