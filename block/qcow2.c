@@ -1092,10 +1092,10 @@ static int qcow2_open_crypto_and_backing(BlockDriverState *bs,
 }
 
 /*
- * Step 10: we maintain none of the autoclear features (bitmaps, raw
- * external data): clear their bits before anything is written, as the
- * format requires of such writers.  A read-only open keeps them, and
- * reads the bitmap list for qemu-img info.
+ * Step 10: of the autoclear features we maintain only "raw external
+ * data"; the others (bitmaps) are cleared before anything is written,
+ * as the format requires of such writers.  A read-only open keeps them,
+ * and reads the bitmap list for qemu-img info.
  */
 static int coroutine_fn qcow2_co_open_autoclear(BlockDriverState *bs,
                                                 int flags, Error **errp)
