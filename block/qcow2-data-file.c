@@ -93,7 +93,8 @@ void qcow2_close_data_file(BlockDriverState *bs)
     s->image_data_file = NULL;
 }
 
-int coroutine_fn qcow2_co_create_data_file(const char *name, Error **errp)
+BlockDriverState *coroutine_fn qcow2_co_create_data_file(const char *name,
+                                                         Error **errp)
 {
     BlockDriver *proto;
     QemuOpts *opts;
@@ -101,16 +102,20 @@ int coroutine_fn qcow2_co_create_data_file(const char *name, Error **errp)
 
     proto = bdrv_find_protocol(name, true, errp);
     if (!proto) {
-        return -ENOENT;
+        return NULL;
     }
     if (!proto->create_opts) {
         error_setg(errp, "Driver '%s' does not support image creation",
                    proto->format_name);
-        return -ENOTSUP;
+        return NULL;
     }
     /* Empty: growing the new image to its size grows the data file */
     opts = qemu_opts_create(proto->create_opts, NULL, 0, &error_abort);
     ret = bdrv_co_create(proto, name, opts, errp);
     qemu_opts_del(opts);
-    return ret;
+    if (ret < 0) {
+        return NULL;
+    }
+    return bdrv_open(name, NULL, NULL,
+                     BDRV_O_RDWR | BDRV_O_RESIZE | BDRV_O_PROTOCOL, errp);
 }

@@ -3137,6 +3137,7 @@ typedef struct Qcow2CreateParams {
     char *backing_fmt;
     char *data_file;
     bool data_file_raw;
+    BlockDriverState *data_bs;      /* the data file, opened */
 } Qcow2CreateParams;
 
 static void qcow2_create_params_clear(Qcow2CreateParams *p)
@@ -3144,6 +3145,9 @@ static void qcow2_create_params_clear(Qcow2CreateParams *p)
     g_free(p->backing_file);
     g_free(p->backing_fmt);
     g_free(p->data_file);
+    if (p->data_bs) {
+        bdrv_unref(p->data_bs);
+    }
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Qcow2CreateParams, qcow2_create_params_clear)
@@ -3384,16 +3388,8 @@ static int coroutine_fn qcow2_co_create_resize(const char *filename,
     options = qdict_new();
     qdict_put_str(options, "driver", "qcow2");
     qdict_put_str(options, "file.driver", proto->format_name);
-    if (p->data_file) {
-        BlockDriver *data_proto = bdrv_find_protocol(p->data_file, true,
-                                                     errp);
-
-        if (!data_proto) {
-            qobject_unref(options);
-            return -ENOENT;
-        }
-        qdict_put_str(options, "data-file.driver", data_proto->format_name);
-        qdict_put_str(options, "data-file.filename", p->data_file);
+    if (p->data_bs) {
+        qdict_put_str(options, "data-file", bdrv_get_node_name(p->data_bs));
     }
     blk = blk_new_open(filename, NULL, options,
                        BDRV_O_RDWR | BDRV_O_RESIZE | BDRV_O_NO_BACKING |
@@ -3424,6 +3420,16 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
         return ret;
     }
 
+    if (p.data_file) {
+        /* Created first, as its node's name is the one to record */
+        p.data_bs = qcow2_co_create_data_file(p.data_file, errp);
+        if (!p.data_bs) {
+            return -EIO;
+        }
+        g_free(p.data_file);
+        p.data_file = g_strdup(p.data_bs->filename);
+    }
+
     header = g_malloc0(p.cluster_size);
     if (!build_header_cluster(header, p.cluster_bits, p.version,
                               p.refcount_order, p.lazy_refcounts,
@@ -3434,12 +3440,6 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
         return -EINVAL;
     }
 
-    if (p.data_file) {
-        ret = qcow2_co_create_data_file(p.data_file, errp);
-        if (ret < 0) {
-            return ret;
-        }
-    }
     /* The protocol file, emptied */
     ret = bdrv_co_create_file(filename, opts, errp);
     if (ret < 0) {

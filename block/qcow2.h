@@ -507,8 +507,12 @@ int qcow2_open_data_file(BlockDriverState *bs, QDict *options, int flags,
                          Error **errp);
 /* Drop the data file child and name (open failures and close) */
 void qcow2_close_data_file(BlockDriverState *bs);
-/* Create the (empty) data file @name for a new image */
-int coroutine_fn qcow2_co_create_data_file(const char *name, Error **errp);
+/*
+ * Create the (empty) data file @name for a new image and open it; its
+ * node's filename is the name the image records
+ */
+BlockDriverState *coroutine_fn qcow2_co_create_data_file(const char *name,
+                                                         Error **errp);
 
 /* qcow2-measure.c: BlockDriver.bdrv_measure */
 BlockMeasureInfo *qcow2_measure(QemuOpts *opts, BlockDriverState *in_bs,
