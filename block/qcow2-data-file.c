@@ -93,6 +93,19 @@ void qcow2_close_data_file(BlockDriverState *bs)
     s->image_data_file = NULL;
 }
 
+void qcow2_delete_new_file(const char *filename)
+{
+    BlockDriver *proto = bdrv_find_protocol(filename, true, NULL);
+
+    /* Only local files can be removed (QEMU's file driver alone can) */
+    if (proto && !strcmp(proto->format_name, "file")) {
+        if (g_str_has_prefix(filename, "file:")) {
+            filename += strlen("file:");
+        }
+        unlink(filename);
+    }
+}
+
 BlockDriverState *coroutine_fn qcow2_co_create_data_file(const char *name,
                                                          Error **errp)
 {

@@ -1101,9 +1101,8 @@ static int coroutine_fn qcow2_co_open_autoclear(BlockDriverState *bs,
                                                 int flags, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    int ret;
-
     uint64_t keep = s->autoclear_features & QCOW2_AUTOCLEAR_DATA_FILE_RAW;
+    int ret;
 
     if ((flags & BDRV_O_RDWR) && s->autoclear_features != keep) {
         uint8_t buf[8];
@@ -3420,16 +3419,6 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
         return ret;
     }
 
-    if (p.data_file) {
-        /* Created first, as its node's name is the one to record */
-        p.data_bs = qcow2_co_create_data_file(p.data_file, errp);
-        if (!p.data_bs) {
-            return -EIO;
-        }
-        g_free(p.data_file);
-        p.data_file = g_strdup(p.data_bs->filename);
-    }
-
     header = g_malloc0(p.cluster_size);
     if (!build_header_cluster(header, p.cluster_bits, p.version,
                               p.refcount_order, p.lazy_refcounts,
@@ -3444,6 +3433,24 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
     ret = bdrv_co_create_file(filename, opts, errp);
     if (ret < 0) {
         return ret;
+    }
+    if (p.data_file) {
+        /* The data file's node names it as the header records it */
+        p.data_bs = qcow2_co_create_data_file(p.data_file, errp);
+        if (!p.data_bs) {
+            qcow2_delete_new_file(filename);
+            return -EIO;
+        }
+        g_free(p.data_file);
+        p.data_file = g_strdup(p.data_bs->filename);
+        if (!build_header_cluster(header, p.cluster_bits, p.version,
+                                  p.refcount_order, p.lazy_refcounts,
+                                  p.compression_type, p.backing_file,
+                                  p.backing_fmt, p.data_file,
+                                  p.data_file_raw)) {
+            error_setg(errp, "Header extensions do not fit in one cluster");
+            return -EINVAL;
+        }
     }
     proto = bdrv_find_protocol(filename, true, errp);
     if (!proto) {

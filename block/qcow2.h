@@ -513,6 +513,11 @@ void qcow2_close_data_file(BlockDriverState *bs);
  */
 BlockDriverState *coroutine_fn qcow2_co_create_data_file(const char *name,
                                                          Error **errp);
+/*
+ * Remove the image file @filename just created, when its data file could
+ * not be made (local files only; errors are ignored, as in QEMU)
+ */
+void qcow2_delete_new_file(const char *filename);
 
 /* qcow2-measure.c: BlockDriver.bdrv_measure */
 BlockMeasureInfo *qcow2_measure(QemuOpts *opts, BlockDriverState *in_bs,
