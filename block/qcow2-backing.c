@@ -361,11 +361,12 @@ int coroutine_fn qcow2_co_make_empty(BlockDriverState *bs)
     /*
      * Everything goes when nothing else holds clusters (snapshots,
      * bitmaps, encryption headers) and the new metadata fits in one
-     * refcount block; v2 images lack the dirty bit this needs.
+     * refcount block; v2 images lack the dirty bit this needs.  The
+     * clusters of a data file must be discarded there, one by one.
      */
     if (s->qcow_version >= 3 && !s->nb_snapshots && !s->nb_bitmaps &&
         s->crypt_method_header != QCOW_CRYPT_LUKS &&
-        3 + l1_clusters <= s->refcount_block_size) {
+        3 + l1_clusters <= s->refcount_block_size && !has_data_file(bs)) {
         ret = make_completely_empty(bs, l1_clusters);
         qemu_co_mutex_unlock(&s->lock);
         return ret;

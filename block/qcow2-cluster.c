@@ -447,6 +447,12 @@ int coroutine_fn qcow2_alloc_host_offset(BlockDriverState *bs,
     qcow2_cache_put(s->l2_table_cache, (void **)&l2);
 
     host = 0;
+    if (has_data_file(bs)) {
+        /* External data: the host offset is the guest offset, unrefcounted */
+        host = start_of_cluster(s, offset);
+        m->keep_old = true;
+        goto map;
+    }
     if (want_host) {
         int64_t n = qcow2_alloc_clusters_at(bs, want_host, i);
 
@@ -645,6 +651,14 @@ int coroutine_fn qcow2_cluster_zeroize(BlockDriverState *bs,
         }
         return -ENOTSUP;
     }
+    if (data_file_is_raw(bs)) {
+        /* The raw data file must read as the guest disk does */
+        ret = bdrv_co_pwrite_zeroes(s->data_file, offset,
+                                    MIN(bytes, s->size - offset), 0);
+        if (ret < 0) {
+            return ret;
+        }
+    }
     nb_clusters = size_to_clusters(s, bytes);
     while (nb_clusters > 0) {
         ret = zero_in_l2(bs, offset, nb_clusters, flags);
@@ -756,7 +770,11 @@ int coroutine_fn qcow2_preallocate_metadata(BlockDriverState *bs,
         }
         qcow2_cache_put(s->l2_table_cache, (void **)&l2);
 
-        host = qcow2_alloc_clusters(bs, (uint64_t)nb << s->cluster_bits);
+        if (has_data_file(bs)) {
+            host = offset;
+        } else {
+            host = qcow2_alloc_clusters(bs, (uint64_t)nb << s->cluster_bits);
+        }
         if (host < 0) {
             return host;
         }
@@ -764,7 +782,7 @@ int coroutine_fn qcow2_preallocate_metadata(BlockDriverState *bs,
         if (ret < 0) {
             return ret;
         }
-        if (!s->use_lazy_refcounts) {
+        if (!s->use_lazy_refcounts && !has_data_file(bs)) {
             ret = qcow2_cache_set_dependency(bs, s->l2_table_cache,
                                              s->refcount_block_cache);
             if (ret < 0) {

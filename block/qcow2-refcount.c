@@ -826,9 +826,20 @@ void coroutine_fn qcow2_free_any_cluster(BlockDriverState *bs,
                                          Qcow2DiscardType type)
 {
     BDRVQcow2State *s = bs->opaque;
+    QCow2ClusterType ctype = qcow2_get_cluster_type(s, l2_entry);
     uint64_t start, len;
 
-    switch (qcow2_get_cluster_type(s, l2_entry)) {
+    if (has_data_file(bs)) {
+        /* Data clusters in a data file have no refcounts: only discard */
+        if (s->discard_passthrough[type] &&
+            (ctype == QCOW2_CLUSTER_NORMAL ||
+             ctype == QCOW2_CLUSTER_ZERO_ALLOC)) {
+            bdrv_co_pdiscard(s->data_file, l2_entry & L2E_OFFSET_MASK,
+                             s->cluster_size);
+        }
+        return;
+    }
+    switch (ctype) {
     case QCOW2_CLUSTER_COMPRESSED:
         qcow2_parse_compressed_descriptor(s, l2_entry, &start, &len);
         qcow2_free_clusters(bs, start, len, type);
@@ -1163,6 +1174,10 @@ static int coroutine_fn check_l2(BlockDriverState *bs, BdrvCheckResult *res,
                 }
                 rc->next_contiguous = offset + s->cluster_size;
             }
+            if (has_data_file(bs)) {
+                /* In the data file: no refcounts */
+                break;
+            }
             ret = inc_refs(bs, res, rc, offset, s->cluster_size);
             if (ret < 0) {
                 return ret;
@@ -1332,10 +1347,15 @@ static int coroutine_fn check_oflag_copied(BlockDriverState *bs,
             if (offset_into_cluster(s, data_offset)) {
                 continue;
             }
-            ret = qcow2_get_refcount(bs, data_offset >> s->cluster_bits,
-                                     &refcount);
-            if (ret < 0) {
-                continue;
+            if (has_data_file(bs)) {
+                /* Unrefcounted clusters of the data file: ours alone */
+                refcount = 1;
+            } else {
+                ret = qcow2_get_refcount(bs, data_offset >> s->cluster_bits,
+                                         &refcount);
+                if (ret < 0) {
+                    continue;
+                }
             }
             if ((refcount == 1) != ((entry & QCOW_OFLAG_COPIED) != 0)) {
                 error_printf("%s OFLAG_COPIED data cluster: l2_entry=%"

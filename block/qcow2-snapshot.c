@@ -547,6 +547,10 @@ int coroutine_fn qcow2_co_snapshot_create(BlockDriverState *bs,
     uint64_t l1_bytes;
     int i, ret;
 
+    /* Data clusters in a data file have no refcounts to share */
+    if (has_data_file(bs)) {
+        return -ENOTSUP;
+    }
     if (s->nb_snapshots >= QCOW_MAX_SNAPSHOTS) {
         return -EFBIG;
     }

@@ -322,6 +322,11 @@ static int qcow2_read_extensions(BlockDriverState *bs, const uint8_t *hdr,
             *have_crypto_header = true;
             break;
 
+        case QCOW2_EXT_MAGIC_DATA_FILE:
+            g_free(s->image_data_file);
+            s->image_data_file = g_strndup((const char *)hdr + offset, len);
+            break;
+
         case QCOW2_EXT_MAGIC_BITMAPS: {
             const uint8_t *b = hdr + offset;
             uint32_t nb;
@@ -1018,16 +1023,17 @@ static int qcow2_open_crypto_and_backing(BlockDriverState *bs,
 }
 
 /*
- * Step 10: of the autoclear features we maintain bitmaps only (raw
- * external data is not): clear the other bits before anything is
- * written, as the format requires of such writers.  A read-only open
- * keeps them.  The bitmap directory is read for every open.
+ * Step 10: of the autoclear features we maintain bitmaps and "raw
+ * external data": clear the other bits before anything is written, as
+ * the format requires of such writers.  A read-only open keeps them.
+ * The bitmap directory is read for every open.
  */
 static int coroutine_fn qcow2_co_open_autoclear(BlockDriverState *bs,
                                                 int flags, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t keep = s->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS;
+    uint64_t keep = s->autoclear_features &
+                    (QCOW2_AUTOCLEAR_BITMAPS | QCOW2_AUTOCLEAR_DATA_FILE_RAW);
     int ret;
 
     if ((flags & BDRV_O_RDWR) && s->autoclear_features != keep) {
@@ -1135,6 +1141,10 @@ int coroutine_fn qcow2_co_do_open(BlockDriverState *bs, QDict *options,
     if (ret < 0) {
         return ret;
     }
+    ret = qcow2_open_data_file(bs, options, flags, errp);
+    if (ret < 0) {
+        return ret;
+    }
 
     /* Step 9: snapshots */
     if (h.nb_snapshots) {
@@ -1221,6 +1231,7 @@ static void qcow2_free_state(BlockDriverState *bs)
     g_free(s->image_backing_format);
     s->image_backing_file = NULL;
     s->image_backing_format = NULL;
+    qcow2_close_data_file(bs);
 }
 
 static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
@@ -1669,7 +1680,7 @@ static int coroutine_fn qcow2_co_preadv_part(BlockDriverState *bs,
 
         case QCOW2_CLUSTER_NORMAL:
             BLKDBG_EVENT(bs->file, BLKDBG_READ_AIO);
-            ret = bdrv_co_preadv_part(bs->file, host, cur, qiov,
+            ret = bdrv_co_preadv_part(s->data_file, host, cur, qiov,
                                       qiov_offset, 0);
             if (ret < 0) {
                 return ret;
@@ -1759,7 +1770,7 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
             }
         }
         ret = qcow2_alloc_host_offset(bs, offset, bytes, want_host, &m);
-        if (ret >= 0) {
+        if (ret >= 0 && !has_data_file(bs)) {
             /* Last moment the metadata is known not to change under us */
             if (m.alloc) {
                 ret = qcow2_pre_write_overlap_check(
@@ -1780,7 +1791,7 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
 
         if (!m.alloc) {
             BLKDBG_EVENT(bs->file, BLKDBG_WRITE_AIO);
-            ret = bdrv_co_pwritev_part(bs->file, m.host_offset, m.bytes,
+            ret = bdrv_co_pwritev_part(s->data_file, m.host_offset, m.bytes,
                                        qiov, qiov_offset, 0);
             if (ret < 0) {
                 return ret;
@@ -1811,7 +1822,7 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
                 }
                 BLKDBG_EVENT(bs->file, head || tail ? BLKDBG_COW_WRITE
                                                     : BLKDBG_WRITE_AIO);
-                ret = bdrv_co_pwritev(bs->file, m.alloc_host_start,
+                ret = bdrv_co_pwritev(s->data_file, m.alloc_host_start,
                                       hd.size, &hd, 0);
                 qemu_iovec_destroy(&hd);
             }
@@ -1847,6 +1858,9 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
         qemu_co_mutex_lock(&s->lock);
         ret = qcow2_write_caches(bs);
         qemu_co_mutex_unlock(&s->lock);
+        if (ret >= 0 && has_data_file(bs)) {
+            ret = bdrv_co_flush(s->data_file->bs);
+        }
         if (ret >= 0) {
             ret = bdrv_co_flush(bs->file->bs);
         }
@@ -2064,7 +2078,7 @@ static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
 
     if (type == QCOW2_CLUSTER_NORMAL || type == QCOW2_CLUSTER_ZERO_ALLOC) {
         *map = host;
-        *file = bs->file->bs;
+        *file = s->data_file->bs;
         status |= BDRV_BLOCK_OFFSET_VALID;
     }
     if (type == QCOW2_CLUSTER_ZERO_PLAIN ||
@@ -2097,6 +2111,9 @@ static int coroutine_fn qcow2_co_pwritev_compressed(BlockDriverState *bs,
 
     if (s->corrupt_stop) {
         return -ENOMEDIUM;
+    }
+    if (has_data_file(bs)) {
+        return -ENOTSUP;
     }
     if (bytes == 0) {
         /*
@@ -2336,7 +2353,7 @@ static int coroutine_fn qcow2_write_head(BlockDriverState *bs,
     if (type != QCOW2_CLUSTER_NORMAL) {
         return -EIO;
     }
-    return bdrv_co_pwrite(bs->file, host, old_size - start, buf, 0);
+    return bdrv_co_pwrite(s->data_file, host, old_size - start, buf, 0);
 }
 
 /*
@@ -2445,6 +2462,12 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
         return -ENOTSUP;
     }
 
+    /* A raw data file keeps its 1:1 mapping in the grown range, too */
+    if (data_file_is_raw(bs) && prealloc == PREALLOC_MODE_OFF &&
+        (uint64_t)offset > old_size) {
+        prealloc = PREALLOC_MODE_METADATA;
+    }
+
     qemu_co_mutex_lock(&s->lock);
     if ((uint64_t)offset < old_size) {
         if (prealloc != PREALLOC_MODE_OFF) {
@@ -2509,8 +2532,8 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
             error_setg_errno(errp, -ret, "Failed to grow the L1 table");
             goto out;
         }
-        if (prealloc == PREALLOC_MODE_FALLOC ||
-            prealloc == PREALLOC_MODE_FULL) {
+        if ((prealloc == PREALLOC_MODE_FALLOC ||
+             prealloc == PREALLOC_MODE_FULL) && !has_data_file(bs)) {
             ret = qcow2_prealloc_data_area(bs, old_size, offset, prealloc,
                                            errp);
             if (ret != -ENOTSUP) {
@@ -2544,8 +2567,8 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
                 error_setg_errno(errp, -ret, "Preallocation failed");
                 goto out;
             }
-            if (end && end > (uint64_t)bdrv_getlength(bs->file->bs)) {
-                ret = bdrv_co_truncate(bs->file, end, false,
+            if (end && end > (uint64_t)bdrv_getlength(s->data_file->bs)) {
+                ret = bdrv_co_truncate(s->data_file, end, false,
                                        prealloc == PREALLOC_MODE_METADATA
                                        ? PREALLOC_MODE_OFF : prealloc,
                                        0, errp);
@@ -2561,6 +2584,14 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs,
                     goto out;
                 }
             }
+        }
+    }
+    if (has_data_file(bs) && prealloc == PREALLOC_MODE_OFF) {
+        /* The data file follows the disk size */
+        ret = bdrv_co_truncate(s->data_file, offset, exact,
+                               PREALLOC_MODE_OFF, 0, errp);
+        if (ret < 0) {
+            goto out;
         }
     }
 
@@ -2618,7 +2649,11 @@ static bool qcow2_has_zero_init(BlockDriverState *bs)
     BDRVQcow2State *s = bs->opaque;
     bool preallocated = s->l1_size > 0 && s->l1_table[0];
 
-    return !preallocated || bdrv_has_zero_init(bs->file->bs);
+    if (!preallocated) {
+        return true;
+    }
+    /* No data file opened (no I/O): nothing to say */
+    return s->data_file && bdrv_has_zero_init(s->data_file->bs);
 }
 
 static const char *qcow2_compression_name(BDRVQcow2State *s)
@@ -2672,6 +2707,12 @@ static QDict *qcow2_get_specific_info(BlockDriverState *bs, Error **errp)
         }
     }
     qdict_put_int(data, "refcount-bits", s->refcount_bits);
+    if (s->image_data_file) {
+        qdict_put_str(data, "data-file", s->image_data_file);
+    }
+    if (has_data_file(bs)) {
+        qdict_put_bool(data, "data-file-raw", data_file_is_raw(bs));
+    }
     if (s->crypt_method_header) {
         QDict *encrypt = qdict_new();
 
@@ -2948,7 +2989,8 @@ static bool build_header_cluster(uint8_t *buf, int cluster_bits,
                                  int version, int refcount_order,
                                  bool lazy_refcounts, int compression_type,
                                  const char *backing_file,
-                                 const char *backing_fmt)
+                                 const char *backing_fmt,
+                                 const char *data_file, bool data_file_raw)
 {
     size_t size = 1 << cluster_bits;
     uint32_t header_length = version >= 3 ? QCOW2_HDR_V3_LENGTH
@@ -2966,6 +3008,13 @@ static bool build_header_cluster(uint8_t *buf, int cluster_bits,
         if (compression_type != QCOW2_COMPRESSION_TYPE_ZLIB) {
             incompat |= QCOW2_INCOMPAT_COMPRESSION;
         }
+        if (data_file) {
+            incompat |= QCOW2_INCOMPAT_DATA_FILE;
+        }
+        if (data_file_raw) {
+            qcow2_st64(buf + QCOW2_HDR_AUTOCLEAR,
+                       QCOW2_AUTOCLEAR_DATA_FILE_RAW);
+        }
         qcow2_st64(buf + QCOW2_HDR_INCOMPAT, incompat);
         qcow2_st64(buf + QCOW2_HDR_COMPAT,
                    lazy_refcounts ? QCOW2_COMPAT_LAZY_REFCOUNTS : 0);
@@ -2977,6 +3026,11 @@ static bool build_header_cluster(uint8_t *buf, int cluster_bits,
     if (backing_file && backing_fmt &&
         !put_extension(buf, size, &pos, QCOW2_EXT_MAGIC_BACKING_FORMAT,
                        backing_fmt, strlen(backing_fmt))) {
+        return false;
+    }
+    if (data_file &&
+        !put_extension(buf, size, &pos, QCOW2_EXT_MAGIC_DATA_FILE,
+                       data_file, strlen(data_file))) {
         return false;
     }
     /* QEMU leaves the feature names out of small header clusters */
@@ -3027,12 +3081,19 @@ typedef struct Qcow2CreateParams {
     bool lazy_refcounts;
     char *backing_file;
     char *backing_fmt;
+    char *data_file;
+    bool data_file_raw;
+    BlockDriverState *data_bs;      /* the data file, opened */
 } Qcow2CreateParams;
 
 static void qcow2_create_params_clear(Qcow2CreateParams *p)
 {
     g_free(p->backing_file);
     g_free(p->backing_fmt);
+    g_free(p->data_file);
+    if (p->data_bs) {
+        bdrv_unref(p->data_bs);
+    }
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Qcow2CreateParams, qcow2_create_params_clear)
@@ -3048,7 +3109,6 @@ static int qcow2_create_parse_opts(QemuOpts *opts, Qcow2CreateParams *p,
     g_autofree char *compat = NULL;
     g_autofree char *prealloc_str = NULL;
     g_autofree char *ctype_str = NULL;
-    g_autofree char *data_file = NULL;
     g_autofree char *encrypt_fmt = NULL;
     uint64_t refcount_bits;
     bool extended_l2;
@@ -3059,7 +3119,9 @@ static int qcow2_create_parse_opts(QemuOpts *opts, Qcow2CreateParams *p,
     compat = qemu_opt_get_del(opts, BLOCK_OPT_COMPAT_LEVEL);
     p->backing_file = qemu_opt_get_del(opts, BLOCK_OPT_BACKING_FILE);
     p->backing_fmt = qemu_opt_get_del(opts, BLOCK_OPT_BACKING_FMT);
-    data_file = qemu_opt_get_del(opts, BLOCK_OPT_DATA_FILE);
+    p->data_file = qemu_opt_get_del(opts, BLOCK_OPT_DATA_FILE);
+    p->data_file_raw = qemu_opt_get_bool_del(opts, BLOCK_OPT_DATA_FILE_RAW,
+                                             false);
     encrypt_fmt = qemu_opt_get_del(opts, BLOCK_OPT_ENCRYPT_FORMAT);
     p->cluster_size = qemu_opt_get_size_del(opts, BLOCK_OPT_CLUSTER_SIZE,
                                             DEFAULT_CLUSTER_SIZE);
@@ -3080,11 +3142,6 @@ static int qcow2_create_parse_opts(QemuOpts *opts, Qcow2CreateParams *p,
             return -EINVAL;
         }
         error_setg(errp, "Encrypted qcow2 images are not supported");
-        return -ENOTSUP;
-    }
-    if (data_file || qemu_opt_get_bool_del(opts, BLOCK_OPT_DATA_FILE_RAW,
-                                           false)) {
-        error_setg(errp, "External data files are not supported");
         return -ENOTSUP;
     }
     p->version = 3;
@@ -3188,6 +3245,21 @@ static int qcow2_create_check_params(const Qcow2CreateParams *p,
         error_setg(errp, "Backing file name too long");
         return -EINVAL;
     }
+    if (p->data_file_raw && !p->data_file) {
+        error_setg(errp, "data-file-raw requires data-file");
+        return -EINVAL;
+    }
+    if (p->data_file_raw && p->backing_file) {
+        error_setg(errp, "Backing file and data-file-raw cannot be used at "
+                   "the same time");
+        return -EINVAL;
+    }
+    if (p->data_file && p->version < 3) {
+        error_setg(errp, "External data files are only supported with "
+                   "compatibility level 1.1 and above (use version=v3 or "
+                   "greater)");
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -3262,6 +3334,9 @@ static int coroutine_fn qcow2_co_create_resize(const char *filename,
     options = qdict_new();
     qdict_put_str(options, "driver", "qcow2");
     qdict_put_str(options, "file.driver", proto->format_name);
+    if (p->data_bs) {
+        qdict_put_str(options, "data-file", bdrv_get_node_name(p->data_bs));
+    }
     blk = blk_new_open(filename, NULL, options,
                        BDRV_O_RDWR | BDRV_O_RESIZE | BDRV_O_NO_BACKING |
                        BDRV_O_NO_FLUSH, errp);
@@ -3295,7 +3370,8 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
     if (!build_header_cluster(header, p.cluster_bits, p.version,
                               p.refcount_order, p.lazy_refcounts,
                               p.compression_type, p.backing_file,
-                              p.backing_fmt)) {
+                              p.backing_fmt, p.data_file,
+                              p.data_file_raw)) {
         error_setg(errp, "Header extensions do not fit in one cluster");
         return -EINVAL;
     }
@@ -3304,6 +3380,24 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
     ret = bdrv_co_create_file(filename, opts, errp);
     if (ret < 0) {
         return ret;
+    }
+    if (p.data_file) {
+        /* The data file's node names it as the header records it */
+        p.data_bs = qcow2_co_create_data_file(p.data_file, errp);
+        if (!p.data_bs) {
+            qcow2_delete_new_file(filename);
+            return -EIO;
+        }
+        g_free(p.data_file);
+        p.data_file = g_strdup(p.data_bs->filename);
+        if (!build_header_cluster(header, p.cluster_bits, p.version,
+                                  p.refcount_order, p.lazy_refcounts,
+                                  p.compression_type, p.backing_file,
+                                  p.backing_fmt, p.data_file,
+                                  p.data_file_raw)) {
+            error_setg(errp, "Header extensions do not fit in one cluster");
+            return -EINVAL;
+        }
     }
     proto = bdrv_find_protocol(filename, true, errp);
     if (!proto) {

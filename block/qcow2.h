@@ -68,6 +68,7 @@
 /* What this driver can open */
 #define QCOW2_INCOMPAT_SUPPORTED (QCOW2_INCOMPAT_DIRTY | \
                                   QCOW2_INCOMPAT_CORRUPT | \
+                                  QCOW2_INCOMPAT_DATA_FILE | \
                                   QCOW2_INCOMPAT_COMPRESSION)
 
 #define QCOW2_COMPAT_LAZY_REFCOUNTS_BITNR 0
@@ -313,6 +314,15 @@ typedef struct BDRVQcow2State {
     char *image_backing_file;
     char *image_backing_format;
 
+    /*
+     * Where guest data lives: bs->file, or the external data file (the
+     * "data-file" child, named by image_data_file in the header).  With
+     * an external data file, data clusters sit at their guest offsets
+     * and have no refcounts.
+     */
+    BdrvChild *data_file;
+    char *image_data_file;
+
     int nb_snapshots;
     uint64_t snapshots_offset;
     int snapshots_size;
@@ -327,6 +337,22 @@ typedef struct BDRVQcow2State {
     /* Drops unused cache entries every cache_clean_interval seconds */
     QEMUTimer *cache_clean_timer;
 } BDRVQcow2State;
+
+/* Whether guest data lives in an external data file */
+static inline bool has_data_file(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    return !!(s->incompatible_features & QCOW2_INCOMPAT_DATA_FILE);
+}
+
+/* Whether the external data file is a raw image of the guest disk */
+static inline bool data_file_is_raw(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    return !!(s->autoclear_features & QCOW2_AUTOCLEAR_DATA_FILE_RAW);
+}
 
 /* Byte order helpers for on-disk structures (big endian) */
 static inline uint64_t qcow2_ld64(const void *p)
@@ -411,6 +437,14 @@ static inline QCow2ClusterType qcow2_get_cluster_type(BDRVQcow2State *s,
         }
         return QCOW2_CLUSTER_ZERO_PLAIN;
     } else if (!(l2_entry & L2E_OFFSET_MASK)) {
+        /*
+         * Offset 0 is a valid one in an external data file; its clusters
+         * all have QCOW_OFLAG_COPIED (refcount 1), which tells them apart
+         */
+        if ((s->incompatible_features & QCOW2_INCOMPAT_DATA_FILE) &&
+            (l2_entry & QCOW_OFLAG_COPIED)) {
+            return QCOW2_CLUSTER_NORMAL;
+        }
         return QCOW2_CLUSTER_UNALLOCATED;
     }
     return QCOW2_CLUSTER_NORMAL;
@@ -465,6 +499,27 @@ int qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,
 /* The same, marking the image corrupt and returning -EIO on a hit */
 int qcow2_pre_write_overlap_check(BlockDriverState *bs, int ign,
                                   int64_t offset, int64_t size);
+
+/*
+ * qcow2-data-file.c: the external data file.  Open sets s->data_file
+ * (bs->file when the image has none) from the "data-file" option or the
+ * name in the header; errp set and -errno on failure.
+ */
+int qcow2_open_data_file(BlockDriverState *bs, QDict *options, int flags,
+                         Error **errp);
+/* Drop the data file child and name (open failures and close) */
+void qcow2_close_data_file(BlockDriverState *bs);
+/*
+ * Create the (empty) data file @name for a new image and open it; its
+ * node's filename is the name the image records
+ */
+BlockDriverState *coroutine_fn qcow2_co_create_data_file(const char *name,
+                                                         Error **errp);
+/*
+ * Remove the image file @filename just created, when its data file could
+ * not be made (local files only; errors are ignored, as in QEMU)
+ */
+void qcow2_delete_new_file(const char *filename);
 
 /* qcow2-measure.c: BlockDriver.bdrv_measure */
 BlockMeasureInfo *qcow2_measure(QemuOpts *opts, BlockDriverState *in_bs,
