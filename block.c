@@ -350,6 +350,7 @@ static BlockDriverState *bdrv_new(void)
     QLIST_INIT(&bs->children);
     QLIST_INIT(&bs->parents);
     QLIST_INIT(&bs->tracked_requests);
+    qemu_co_queue_init(&bs->flush_queue);
     QTAILQ_INSERT_TAIL(&all_bdrv_states, bs, node_list);
     return bs;
 }

@@ -664,6 +664,7 @@ static int coroutine_fn bdrv_aligned_pwritev(BdrvChild *child,
         }
     }
     BLKDBG_EVENT(child, BLKDBG_PWRITEV_DONE);
+    bs->write_gen++;
 
     if (ret == 0 && offset + bytes > bs->total_bytes) {
         /* Writing past the end grew the node (protocol nodes) */
@@ -952,6 +953,7 @@ int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset,
     }
     ret = 0;
 out:
+    bs->write_gen++;
     tracked_request_end(&req);
     bdrv_dec_in_flight(bs);
     return ret;
@@ -963,12 +965,19 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
 {
     BlockDriver *drv = bs->drv;
     BdrvChild *child;
+    unsigned int current_gen;
     int ret = 0, ret2;
 
     if (!drv || bs->read_only) {
         return 0;
     }
     bdrv_inc_in_flight(bs);
+
+    current_gen = bs->write_gen;
+    while (bs->active_flush_req) {
+        qemu_co_queue_wait(&bs->flush_queue);
+    }
+    bs->active_flush_req = true;
 
     if (drv->bdrv_co_flush) {
         ret = drv->bdrv_co_flush(bs);
@@ -981,7 +990,8 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
             goto out;
         }
     }
-    if (!(bs->open_flags & BDRV_O_NO_FLUSH) && drv->bdrv_co_flush_to_disk) {
+    if (!(bs->open_flags & BDRV_O_NO_FLUSH) && drv->bdrv_co_flush_to_disk &&
+        bs->flushed_gen != current_gen) {
         BLKDBG_EVENT(bs->file, BLKDBG_FLUSH_TO_DISK);
         ret = drv->bdrv_co_flush_to_disk(bs);
         if (ret < 0) {
@@ -1000,6 +1010,11 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
         }
     }
 out:
+    if (ret == 0) {
+        bs->flushed_gen = current_gen;
+    }
+    bs->active_flush_req = false;
+    qemu_co_queue_next(&bs->flush_queue);
     bdrv_dec_in_flight(bs);
     return ret;
 }
@@ -1063,6 +1078,7 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset,
                              "count");
         }
     }
+    bs->write_gen++;
     tracked_request_end(&req);
     bdrv_dec_in_flight(bs);
     return ret;
