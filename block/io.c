@@ -983,19 +983,26 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
         ret = drv->bdrv_co_flush(bs);
         goto out;
     }
+    /*
+     * The debug events fire as in QEMU: flush_to_os on every flush,
+     * flush_to_disk whenever something was written since the last
+     * flush, whether or not the driver has a hook for either.
+     */
+    BLKDBG_EVENT(bs->file, BLKDBG_FLUSH_TO_OS);
     if (drv->bdrv_co_flush_to_os) {
-        BLKDBG_EVENT(bs->file, BLKDBG_FLUSH_TO_OS);
         ret = drv->bdrv_co_flush_to_os(bs);
         if (ret < 0) {
             goto out;
         }
     }
-    if (!(bs->open_flags & BDRV_O_NO_FLUSH) && drv->bdrv_co_flush_to_disk &&
+    if (!(bs->open_flags & BDRV_O_NO_FLUSH) &&
         bs->flushed_gen != current_gen) {
         BLKDBG_EVENT(bs->file, BLKDBG_FLUSH_TO_DISK);
-        ret = drv->bdrv_co_flush_to_disk(bs);
-        if (ret < 0) {
-            goto out;
+        if (drv->bdrv_co_flush_to_disk) {
+            ret = drv->bdrv_co_flush_to_disk(bs);
+            if (ret < 0) {
+                goto out;
+            }
         }
     }
 
