@@ -743,6 +743,80 @@ static bool bdrv_options_describe_only_filename(QDict *opts)
     return true;
 }
 
+/*
+ * QEMU 7.2 keeps a dictionary in 512 hash buckets (the hash of Samba's
+ * TDB), newest entry first in each, and prints it bucket by bucket: a
+ * json: filename lists its keys in that order, so ours does too.
+ */
+#define BDRV_QDICT_BUCKETS 512
+
+static unsigned int bdrv_qdict_bucket(const char *key)
+{
+    const unsigned char *p = (const unsigned char *)key;
+    uint32_t value = 0x238F13AFu * (uint32_t)strlen(key);
+    unsigned int i;
+
+    for (i = 0; p[i]; i++) {
+        value += (uint32_t)p[i] << (i * 5 % 24);
+    }
+    return (1103515243u * value + 12345u) % BDRV_QDICT_BUCKETS;
+}
+
+typedef struct BdrvKeyOrder {
+    const QDictEntry *entry;
+    unsigned int bucket;
+    size_t index;
+} BdrvKeyOrder;
+
+static int bdrv_key_order_cmp(const void *a, const void *b)
+{
+    const BdrvKeyOrder *x = a, *y = b;
+
+    if (x->bucket != y->bucket) {
+        return x->bucket < y->bucket ? -1 : 1;
+    }
+    return x->index < y->index ? 1 : -1;
+}
+
+/* A copy of @obj whose dictionaries iterate in QEMU's order */
+static QObject *bdrv_qemu_key_order(QObject *obj)
+{
+    QDict *src = qobject_to(QDict, obj);
+    QDict *dst;
+    g_autofree BdrvKeyOrder *keys = NULL;
+    const QDictEntry *e;
+    size_t n, i = 0;
+
+    if (qobject_type(obj) == QTYPE_QLIST) {
+        QList *list = qobject_to(QList, obj);
+        QList *copy = qlist_new();
+
+        for (i = 0; i < qlist_size(list); i++) {
+            qlist_append_obj(copy, bdrv_qemu_key_order(qlist_get(list, i)));
+        }
+        return QOBJECT(copy);
+    }
+    if (!src) {
+        return qobject_ref(obj);
+    }
+    n = qdict_size(src);
+    keys = g_new(BdrvKeyOrder, MAX(n, 1));
+    for (e = qdict_first(src); e; e = qdict_next(src, e), i++) {
+        keys[i] = (BdrvKeyOrder) {
+            .entry = e,
+            .bucket = bdrv_qdict_bucket(qdict_entry_key(e)),
+            .index = i,
+        };
+    }
+    qsort(keys, n, sizeof(keys[0]), bdrv_key_order_cmp);
+    dst = qdict_new();
+    for (i = 0; i < n; i++) {
+        qdict_put_obj(dst, qdict_entry_key(keys[i].entry),
+                      bdrv_qemu_key_order(qdict_entry_value(keys[i].entry)));
+    }
+    return QOBJECT(dst);
+}
+
 void bdrv_refresh_filename(BlockDriverState *bs)
 {
     BlockDriver *drv = bs->drv;
@@ -758,8 +832,14 @@ void bdrv_refresh_filename(BlockDriverState *bs)
     bs->exact_filename[0] = '\0';
     if (drv->bdrv_refresh_filename) {
         drv->bdrv_refresh_filename(bs);
-    } else if (bs->file && bdrv_options_describe_only_filename(bs->options)) {
-        /* A format or filter over a plain file is named by that file */
+    } else if (bs->file && bs->file->bs->drv &&
+               bs->file->bs->drv->protocol_name && !drv->is_filter &&
+               bdrv_options_describe_only_filename(bs->options)) {
+        /*
+         * A format over a protocol node is named by that node, as
+         * probing its filename would rebuild the same graph; over another
+         * format (raw over qcow2) it takes a json: name, as in QEMU
+         */
         pstrcpy(bs->exact_filename, sizeof(bs->exact_filename),
                 bs->file->bs->exact_filename);
     }
@@ -772,7 +852,9 @@ void bdrv_refresh_filename(BlockDriverState *bs)
 
         nested = qdict_crumple(bs->options, NULL);
         if (nested) {
-            json = qobject_to_json(nested);
+            g_autoptr(QObject) ordered = bdrv_qemu_key_order(nested);
+
+            json = qobject_to_json(ordered);
             snprintf(bs->filename, sizeof(bs->filename), "json:%s",
                      json->str);
         }
