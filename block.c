@@ -1123,7 +1123,15 @@ static bool bdrv_open_find_driver(const char **filename, QDict *options,
         }
     }
 
-    /* Turn the filename into options for protocol drivers */
+    /*
+     * Turn the filename into options for protocol drivers.  A driver
+     * named explicitly decides by itself, as in QEMU: a format driver
+     * opened where a protocol was expected (blkdebug's image.driver=qcow2
+     * with a plain filename) opens its file child from the filename.
+     */
+    if (drvname) {
+        protocol = (*drv)->protocol_name != NULL;
+    }
     if (*filename && (protocol || (*drv && (*drv)->protocol_name))) {
         if (!*drv) {
             *drv = bdrv_find_protocol(*filename, true, errp);
@@ -1318,6 +1326,20 @@ static BlockDriverState *bdrv_open_inherit(const char *filename,
             /* The driver attaches it as its "file" child by reference */
             qdict_put_str(options, "file", file_bs->node_name);
         }
+    }
+
+    /*
+     * Copy-on-read (qemu-io -C, on the top node only: a child never
+     * inherits it) writes into the node, so it needs a writable one.
+     * As in QEMU 7.2, "copy-on-read" is no node option (it belongs to
+     * -drive); the copy-on-read filter driver offers it per node.
+     */
+    if (flags & BDRV_O_COPY_ON_READ) {
+        if (bs->read_only) {
+            error_setg(errp, "Can't use copy-on-read on read-only device");
+            goto fail;
+        }
+        bs->copy_on_read = true;
     }
 
     opened_options = qdict_clone_shallow(options);

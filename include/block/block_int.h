@@ -374,6 +374,7 @@ struct BlockDriverState {
     unsigned int in_flight;
     unsigned int serialising_in_flight;
     bool enable_write_cache;    /* false: writes get BDRV_REQ_FUA */
+    bool copy_on_read;          /* every read gets BDRV_REQ_COPY_ON_READ */
     /*
      * Write generations: every write-type request (write, write-zeroes,
      * discard, truncate) bumps write_gen when it ends, successful or
