@@ -2309,9 +2309,20 @@ bool bdrv_has_zero_init(BlockDriverState *bs)
 
 void bdrv_dump_info(BlockDriverState *bs, GString *out)
 {
-    for (; bs && bs->drv; bs = bs->file ? bs->file->bs : NULL) {
+    /*
+     * The node itself, then the filters below it; a format below a filter
+     * (qcow2 under blkdebug or copy-on-read) prints nothing, as in QEMU
+     */
+    while (bs && bs->drv) {
         if (bs->drv->bdrv_dump_info) {
             bs->drv->bdrv_dump_info(bs, out);
+        }
+        if (!bs->drv->is_filter || !bs->file) {
+            break;
+        }
+        bs = bs->file->bs;
+        if (!bs->drv || !bs->drv->is_filter) {
+            break;
         }
     }
 }
