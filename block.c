@@ -351,6 +351,7 @@ static BlockDriverState *bdrv_new(void)
     QLIST_INIT(&bs->parents);
     QLIST_INIT(&bs->tracked_requests);
     QTAILQ_INIT(&bs->dirty_bitmaps);
+    qemu_co_queue_init(&bs->flush_queue);
     QTAILQ_INSERT_TAIL(&all_bdrv_states, bs, node_list);
     return bs;
 }
@@ -743,6 +744,80 @@ static bool bdrv_options_describe_only_filename(QDict *opts)
     return true;
 }
 
+/*
+ * QEMU 7.2 keeps a dictionary in 512 hash buckets (the hash of Samba's
+ * TDB), newest entry first in each, and prints it bucket by bucket: a
+ * json: filename lists its keys in that order, so ours does too.
+ */
+#define BDRV_QDICT_BUCKETS 512
+
+static unsigned int bdrv_qdict_bucket(const char *key)
+{
+    const unsigned char *p = (const unsigned char *)key;
+    uint32_t value = 0x238F13AFu * (uint32_t)strlen(key);
+    unsigned int i;
+
+    for (i = 0; p[i]; i++) {
+        value += (uint32_t)p[i] << (i * 5 % 24);
+    }
+    return (1103515243u * value + 12345u) % BDRV_QDICT_BUCKETS;
+}
+
+typedef struct BdrvKeyOrder {
+    const QDictEntry *entry;
+    unsigned int bucket;
+    size_t index;
+} BdrvKeyOrder;
+
+static int bdrv_key_order_cmp(const void *a, const void *b)
+{
+    const BdrvKeyOrder *x = a, *y = b;
+
+    if (x->bucket != y->bucket) {
+        return x->bucket < y->bucket ? -1 : 1;
+    }
+    return x->index < y->index ? 1 : -1;
+}
+
+/* A copy of @obj whose dictionaries iterate in QEMU's order */
+static QObject *bdrv_qemu_key_order(QObject *obj)
+{
+    QDict *src = qobject_to(QDict, obj);
+    QDict *dst;
+    g_autofree BdrvKeyOrder *keys = NULL;
+    const QDictEntry *e;
+    size_t n, i = 0;
+
+    if (qobject_type(obj) == QTYPE_QLIST) {
+        QList *list = qobject_to(QList, obj);
+        QList *copy = qlist_new();
+
+        for (i = 0; i < qlist_size(list); i++) {
+            qlist_append_obj(copy, bdrv_qemu_key_order(qlist_get(list, i)));
+        }
+        return QOBJECT(copy);
+    }
+    if (!src) {
+        return qobject_ref(obj);
+    }
+    n = qdict_size(src);
+    keys = g_new(BdrvKeyOrder, MAX(n, 1));
+    for (e = qdict_first(src); e; e = qdict_next(src, e), i++) {
+        keys[i] = (BdrvKeyOrder) {
+            .entry = e,
+            .bucket = bdrv_qdict_bucket(qdict_entry_key(e)),
+            .index = i,
+        };
+    }
+    qsort(keys, n, sizeof(keys[0]), bdrv_key_order_cmp);
+    dst = qdict_new();
+    for (i = 0; i < n; i++) {
+        qdict_put_obj(dst, qdict_entry_key(keys[i].entry),
+                      bdrv_qemu_key_order(qdict_entry_value(keys[i].entry)));
+    }
+    return QOBJECT(dst);
+}
+
 void bdrv_refresh_filename(BlockDriverState *bs)
 {
     BlockDriver *drv = bs->drv;
@@ -758,8 +833,14 @@ void bdrv_refresh_filename(BlockDriverState *bs)
     bs->exact_filename[0] = '\0';
     if (drv->bdrv_refresh_filename) {
         drv->bdrv_refresh_filename(bs);
-    } else if (bs->file && bdrv_options_describe_only_filename(bs->options)) {
-        /* A format or filter over a plain file is named by that file */
+    } else if (bs->file && bs->file->bs->drv &&
+               bs->file->bs->drv->protocol_name && !drv->is_filter &&
+               bdrv_options_describe_only_filename(bs->options)) {
+        /*
+         * A format over a protocol node is named by that node, as
+         * probing its filename would rebuild the same graph; over another
+         * format (raw over qcow2) it takes a json: name, as in QEMU
+         */
         pstrcpy(bs->exact_filename, sizeof(bs->exact_filename),
                 bs->file->bs->exact_filename);
     }
@@ -772,7 +853,9 @@ void bdrv_refresh_filename(BlockDriverState *bs)
 
         nested = qdict_crumple(bs->options, NULL);
         if (nested) {
-            json = qobject_to_json(nested);
+            g_autoptr(QObject) ordered = bdrv_qemu_key_order(nested);
+
+            json = qobject_to_json(ordered);
             snprintf(bs->filename, sizeof(bs->filename), "json:%s",
                      json->str);
         }
@@ -1041,7 +1124,15 @@ static bool bdrv_open_find_driver(const char **filename, QDict *options,
         }
     }
 
-    /* Turn the filename into options for protocol drivers */
+    /*
+     * Turn the filename into options for protocol drivers.  A driver
+     * named explicitly decides by itself, as in QEMU: a format driver
+     * opened where a protocol was expected (blkdebug's image.driver=qcow2
+     * with a plain filename) opens its file child from the filename.
+     */
+    if (drvname) {
+        protocol = (*drv)->protocol_name != NULL;
+    }
     if (*filename && (protocol || (*drv && (*drv)->protocol_name))) {
         if (!*drv) {
             *drv = bdrv_find_protocol(*filename, true, errp);
@@ -1236,6 +1327,20 @@ static BlockDriverState *bdrv_open_inherit(const char *filename,
             /* The driver attaches it as its "file" child by reference */
             qdict_put_str(options, "file", file_bs->node_name);
         }
+    }
+
+    /*
+     * Copy-on-read (qemu-io -C, on the top node only: a child never
+     * inherits it) writes into the node, so it needs a writable one.
+     * As in QEMU 7.2, "copy-on-read" is no node option (it belongs to
+     * -drive); the copy-on-read filter driver offers it per node.
+     */
+    if (flags & BDRV_O_COPY_ON_READ) {
+        if (bs->read_only) {
+            error_setg(errp, "Can't use copy-on-read on read-only device");
+            goto fail;
+        }
+        bs->copy_on_read = true;
     }
 
     opened_options = qdict_clone_shallow(options);
@@ -2231,9 +2336,20 @@ bool bdrv_has_zero_init(BlockDriverState *bs)
 
 void bdrv_dump_info(BlockDriverState *bs, GString *out)
 {
-    for (; bs && bs->drv; bs = bs->file ? bs->file->bs : NULL) {
+    /*
+     * The node itself, then the filters below it; a format below a filter
+     * (qcow2 under blkdebug or copy-on-read) prints nothing, as in QEMU
+     */
+    while (bs && bs->drv) {
         if (bs->drv->bdrv_dump_info) {
             bs->drv->bdrv_dump_info(bs, out);
+        }
+        if (!bs->drv->is_filter || !bs->file) {
+            break;
+        }
+        bs = bs->file->bs;
+        if (!bs->drv || !bs->drv->is_filter) {
+            break;
         }
     }
 }

@@ -1063,14 +1063,15 @@ static int coroutine_fn blkdebug_co_pdiscard(BlockDriverState *bs,
     return bdrv_co_pdiscard(bs->file, offset, bytes);
 }
 
+/*
+ * Only the rule check: the core flushes the image child afterwards, and
+ * skips this hook altogether when nothing was written since the last
+ * successful flush (so an active rule fails no flush that QEMU's would
+ * not reach either).
+ */
 static int coroutine_fn blkdebug_co_flush(BlockDriverState *bs)
 {
-    int err = blkdebug_rule_check(bs, 0, 0, BLKDEBUG_IO_TYPE_FLUSH);
-
-    if (err) {
-        return err;
-    }
-    return bdrv_co_flush(bs->file->bs);
+    return blkdebug_rule_check(bs, 0, 0, BLKDEBUG_IO_TYPE_FLUSH);
 }
 
 static int coroutine_fn blkdebug_co_block_status(BlockDriverState *bs,
@@ -1292,7 +1293,7 @@ static BlockDriver bdrv_blkdebug = {
     .bdrv_co_pwritev            = blkdebug_co_pwritev,
     .bdrv_co_pwrite_zeroes      = blkdebug_co_pwrite_zeroes,
     .bdrv_co_pdiscard           = blkdebug_co_pdiscard,
-    .bdrv_co_flush              = blkdebug_co_flush,
+    .bdrv_co_flush_to_disk      = blkdebug_co_flush,
     .bdrv_co_block_status       = blkdebug_co_block_status,
     .bdrv_co_truncate           = blkdebug_co_truncate,
 

@@ -207,9 +207,6 @@ int coroutine_fn blk_co_preadv(BlockBackend *blk, int64_t offset,
     int ret = blk_check_byte_request(blk, offset, bytes);
 
     if (ret == 0) {
-        if (blk_get_open_flags(blk) & BDRV_O_COPY_ON_READ) {
-            flags |= BDRV_REQ_COPY_ON_READ;
-        }
         blk->in_flight++;
         ret = bdrv_co_preadv(blk->root, offset, bytes, qiov, flags);
         blk->in_flight--;

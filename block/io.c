@@ -10,6 +10,7 @@
  */
 #include "qemu/osdep.h"
 #include "block/block_int.h"
+#include "qemu/buffer-compare.h"
 #include "qemu/aio.h"
 #include "qemu/coroutine.h"
 #include "qemu/iov.h"
@@ -377,43 +378,120 @@ static int64_t bdrv_max_transfer(BlockDriverState *bs, uint64_t align)
     return MAX(QEMU_ALIGN_DOWN(max, align), align);
 }
 
+static int coroutine_fn bdrv_co_do_pwrite_zeroes(BlockDriverState *bs,
+                                                 int64_t offset,
+                                                 int64_t bytes,
+                                                 BdrvRequestFlags flags);
+
+/* The granularity of copy-on-read: the node's cluster, as in QEMU */
+static int64_t bdrv_cor_cluster_size(BlockDriverState *bs)
+{
+    BlockDriverInfo bdi;
+    int ret = bdrv_get_info(bs, &bdi);
+
+    if (ret < 0 || bdi.cluster_size <= 0) {
+        return bs->bl.request_alignment;
+    }
+    return bdi.cluster_size;
+}
+
+/* Largest piece copied at once (QEMU's bounce buffer limit) */
+#define BDRV_COR_MAX_BOUNCE (16 * MiB)
+
 /*
- * Copy-on-read: ranges not allocated in this node (read from its backing
- * chain) are written back into it, so later reads find them locally.
- * The caller made the request serialising.
+ * Copy-on-read: the request is widened to whole clusters; the parts not
+ * allocated in this node (read through to its backing chain, or zeroes)
+ * are read into a bounce buffer and written back into the node, as
+ * write-zeroes when they read as zeroes; allocated parts are read
+ * directly.  The caller made the request serialising over the clusters.
  */
 static int coroutine_fn bdrv_co_do_copy_on_readv(BdrvChild *child,
                                                  int64_t offset,
                                                  int64_t bytes,
                                                  QEMUIOVector *qiov,
-                                                 size_t qiov_offset)
+                                                 size_t qiov_offset,
+                                                 BdrvRequestFlags flags)
 {
     BlockDriverState *bs = child->bs;
-    int64_t done = 0;
+    BlockDriver *drv = bs->drv;
+    int64_t cluster_size = bdrv_cor_cluster_size(bs);
+    int64_t max_transfer = MIN_NON_ZERO(bs->bl.max_transfer,
+                                        (int64_t)BDRV_REQUEST_MAX_BYTES);
+    int64_t cluster_offset = QEMU_ALIGN_DOWN(offset, cluster_size);
+    int64_t cluster_bytes = QEMU_ALIGN_UP(offset + bytes, cluster_size) -
+                            cluster_offset;
+    int64_t skip_bytes = offset - cluster_offset;
+    int64_t progress = 0;
+    void *bounce = NULL;
     int ret = 0;
 
-    while (done < bytes && ret == 0) {
+    while (cluster_bytes) {
         int64_t pnum;
         int alloc;
 
-        alloc = bdrv_co_is_allocated(bs, offset + done, bytes - done, &pnum);
+        alloc = bdrv_co_is_allocated(bs, cluster_offset,
+                                     MIN(cluster_bytes, max_transfer), &pnum);
         if (alloc < 0) {
-            return alloc;
+            /* Copy anyway: the read below will report a better error */
+            pnum = MIN(cluster_bytes, max_transfer);
         }
-        if (pnum <= 0) {
-            /* Past the end: zeroes */
-            qemu_iovec_memset(qiov, qiov_offset + done, 0, bytes - done);
+        if (alloc == 0 && pnum == 0) {
+            /* The node ends inside the last cluster */
             break;
         }
-        ret = bdrv_driver_preadv(bs, offset + done, pnum, qiov,
-                                 qiov_offset + done, 0);
-        if (ret == 0 && !alloc && !bs->read_only) {
+
+        if (alloc <= 0) {
+            QEMUIOVector local_qiov;
+
+            pnum = MIN(pnum, BDRV_COR_MAX_BOUNCE);
+            if (!bounce) {
+                int64_t len = MIN(MAX(pnum, cluster_bytes - pnum),
+                                  MIN(max_transfer, BDRV_COR_MAX_BOUNCE));
+
+                bounce = qemu_try_blockalign(bs, len);
+                if (!bounce) {
+                    ret = -ENOMEM;
+                    goto out;
+                }
+            }
+            qemu_iovec_init_buf(&local_qiov, bounce, pnum);
+            ret = bdrv_driver_preadv(bs, cluster_offset, pnum, &local_qiov,
+                                     0, 0);
+            if (ret < 0) {
+                goto out;
+            }
             BLKDBG_EVENT(child, BLKDBG_COR_WRITE);
-            ret = bdrv_driver_pwritev(bs, offset + done, pnum, qiov,
-                                      qiov_offset + done, 0);
+            if (drv->bdrv_co_pwrite_zeroes && buffer_is_zero(bounce, pnum)) {
+                ret = bdrv_co_do_pwrite_zeroes(bs, cluster_offset, pnum, 0);
+            } else {
+                /* Unchanged data: no flush, even for writethrough */
+                ret = bdrv_driver_pwritev(bs, cluster_offset, pnum,
+                                          &local_qiov, 0, 0);
+            }
+            if (ret < 0) {
+                goto out;
+            }
+            if (!(flags & BDRV_REQ_PREFETCH)) {
+                qemu_iovec_from_buf(qiov, qiov_offset + progress,
+                                    (uint8_t *)bounce + skip_bytes,
+                                    MIN(pnum - skip_bytes, bytes - progress));
+            }
+        } else if (!(flags & BDRV_REQ_PREFETCH)) {
+            ret = bdrv_driver_preadv(bs, offset + progress,
+                                     MIN(pnum - skip_bytes, bytes - progress),
+                                     qiov, qiov_offset + progress, 0);
+            if (ret < 0) {
+                goto out;
+            }
         }
-        done += pnum;
+        cluster_offset += pnum;
+        cluster_bytes -= pnum;
+        progress += pnum - skip_bytes;
+        skip_bytes = 0;
     }
+    ret = 0;
+out:
+    qemu_vfree(bounce);
     return ret;
 }
 
@@ -438,11 +516,28 @@ static int coroutine_fn bdrv_aligned_preadv(BdrvChild *child,
     assert(QEMU_IS_ALIGNED(offset, align));
     assert(QEMU_IS_ALIGNED(bytes, align));
 
-    bdrv_wait_serialising_requests(req);
+    if (flags & BDRV_REQ_COPY_ON_READ) {
+        bdrv_make_request_serialising(req, bdrv_cor_cluster_size(bs));
+    } else {
+        bdrv_wait_serialising_requests(req);
+    }
 
     if (flags & BDRV_REQ_COPY_ON_READ) {
-        return bdrv_co_do_copy_on_readv(child, offset, bytes, qiov,
-                                        qiov_offset);
+        int64_t pnum;
+
+        /* The flag has reached the node it is for */
+        flags &= ~BDRV_REQ_COPY_ON_READ;
+        ret = bdrv_co_is_allocated(bs, offset, bytes, &pnum);
+        if (ret < 0) {
+            return ret;
+        }
+        if (!ret || pnum != bytes) {
+            return bdrv_co_do_copy_on_readv(child, offset, bytes, qiov,
+                                            qiov_offset, flags);
+        }
+        if (flags & BDRV_REQ_PREFETCH) {
+            return 0;
+        }
     }
 
     total_bytes = bdrv_getlength(bs);
@@ -494,13 +589,8 @@ int coroutine_fn bdrv_co_preadv_part(BdrvChild *child, int64_t offset,
     bdrv_inc_in_flight(bs);
     bdrv_pad_request(bs, &qiov, &qiov_offset, &offset, &bytes, &pad);
     tracked_request_begin(&req, bs, offset, bytes, BDRV_TRACKED_READ);
-    if (flags & BDRV_REQ_COPY_ON_READ) {
-        if (bs->backing) {
-            bdrv_make_request_serialising(&req, bs->bl.request_alignment);
-        } else {
-            /* Nothing below to copy from */
-            flags &= ~BDRV_REQ_COPY_ON_READ;
-        }
+    if (bs->copy_on_read) {
+        flags |= BDRV_REQ_COPY_ON_READ;
     }
     ret = bdrv_aligned_preadv(child, &req, offset, bytes,
                               bs->bl.request_alignment, qiov, qiov_offset,
@@ -664,6 +754,7 @@ static int coroutine_fn bdrv_aligned_pwritev(BdrvChild *child,
         }
     }
     BLKDBG_EVENT(child, BLKDBG_PWRITEV_DONE);
+    bs->write_gen++;
 
     if (ret == 0) {
         bdrv_set_dirty(bs, offset, bytes);
@@ -956,6 +1047,7 @@ int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset,
     ret = 0;
 out:
     bdrv_set_dirty(bs, req.offset, req.bytes);
+    bs->write_gen++;
     tracked_request_end(&req);
     bdrv_dec_in_flight(bs);
     return ret;
@@ -967,6 +1059,7 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
 {
     BlockDriver *drv = bs->drv;
     BdrvChild *child;
+    unsigned int current_gen;
     int ret = 0, ret2;
 
     if (!drv || bs->read_only) {
@@ -974,22 +1067,36 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
     }
     bdrv_inc_in_flight(bs);
 
+    current_gen = bs->write_gen;
+    while (bs->active_flush_req) {
+        qemu_co_queue_wait(&bs->flush_queue);
+    }
+    bs->active_flush_req = true;
+
     if (drv->bdrv_co_flush) {
         ret = drv->bdrv_co_flush(bs);
         goto out;
     }
+    /*
+     * The debug events fire as in QEMU: flush_to_os on every flush,
+     * flush_to_disk whenever something was written since the last
+     * flush, whether or not the driver has a hook for either.
+     */
+    BLKDBG_EVENT(bs->file, BLKDBG_FLUSH_TO_OS);
     if (drv->bdrv_co_flush_to_os) {
-        BLKDBG_EVENT(bs->file, BLKDBG_FLUSH_TO_OS);
         ret = drv->bdrv_co_flush_to_os(bs);
         if (ret < 0) {
             goto out;
         }
     }
-    if (!(bs->open_flags & BDRV_O_NO_FLUSH) && drv->bdrv_co_flush_to_disk) {
+    if (!(bs->open_flags & BDRV_O_NO_FLUSH) &&
+        bs->flushed_gen != current_gen) {
         BLKDBG_EVENT(bs->file, BLKDBG_FLUSH_TO_DISK);
-        ret = drv->bdrv_co_flush_to_disk(bs);
-        if (ret < 0) {
-            goto out;
+        if (drv->bdrv_co_flush_to_disk) {
+            ret = drv->bdrv_co_flush_to_disk(bs);
+            if (ret < 0) {
+                goto out;
+            }
         }
     }
 
@@ -1004,6 +1111,11 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
         }
     }
 out:
+    if (ret == 0) {
+        bs->flushed_gen = current_gen;
+    }
+    bs->active_flush_req = false;
+    qemu_co_queue_next(&bs->flush_queue);
     bdrv_dec_in_flight(bs);
     return ret;
 }
@@ -1069,6 +1181,7 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset,
             bdrv_dirty_bitmap_truncate_all(bs, bdrv_getlength(bs));
         }
     }
+    bs->write_gen++;
     tracked_request_end(&req);
     bdrv_dec_in_flight(bs);
     return ret;

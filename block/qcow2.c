@@ -1271,16 +1271,22 @@ int coroutine_fn qcow2_co_write_out_metadata(BlockDriverState *bs)
 
     qemu_co_mutex_lock(&s->lock);
     if (!bdrv_is_read_only(bs) && !s->corrupt_stop) {
-        ret = qcow2_write_caches(bs);
-        if (ret >= 0) {
-            ret = bdrv_co_flush(bs->file->bs);
+        /* Each cache is flushed and reported on its own, as in QEMU */
+        int ret2 = qcow2_cache_flush(bs, s->l2_table_cache);
+
+        if (ret2 < 0) {
+            ret = ret2;
+            error_report("Failed to flush the L2 table cache: %s",
+                         strerror(-ret2));
+        }
+        ret2 = qcow2_cache_flush(bs, s->refcount_block_cache);
+        if (ret2 < 0) {
+            ret = ret2;
+            error_report("Failed to flush the refcount block cache: %s",
+                         strerror(-ret2));
         }
         if (ret >= 0) {
             ret = qcow2_mark_clean(bs);
-        }
-        if (ret < 0) {
-            error_report("Failed to flush the qcow2 metadata: %s",
-                         strerror(-ret));
         }
     }
     qemu_co_mutex_unlock(&s->lock);
@@ -3459,7 +3465,6 @@ static BlockDriver bdrv_qcow2 = {
     .bdrv_co_create_opts        = qcow2_co_create_opts,
     .bdrv_measure               = qcow2_measure,
 
-    .supported_write_flags      = BDRV_REQ_FUA,
     .supported_zero_flags       = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
 };
 

@@ -375,7 +375,12 @@ static void raw_refresh_filename(BlockDriverState *bs)
 {
     BDRVRawState *s = bs->opaque;
 
-    if (s->offset || s->has_size) {
+    /*
+     * Only over a protocol node does the child's name describe this
+     * graph; over a format node (raw over qcow2) the name is json:
+     */
+    if (s->offset || s->has_size || !bs->file->bs->drv ||
+        !bs->file->bs->drv->protocol_name) {
         bs->exact_filename[0] = '\0';
         return;
     }

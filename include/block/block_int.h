@@ -400,6 +400,18 @@ struct BlockDriverState {
     unsigned int in_flight;
     unsigned int serialising_in_flight;
     bool enable_write_cache;    /* false: writes get BDRV_REQ_FUA */
+    bool copy_on_read;          /* every read gets BDRV_REQ_COPY_ON_READ */
+    /*
+     * Write generations: every write-type request (write, write-zeroes,
+     * discard, truncate) bumps write_gen when it ends, successful or
+     * not; a successful flush records the generation it started at.
+     * A flush with nothing written since skips the driver's
+     * flush_to_disk, so a node that was not written is never flushed.
+     */
+    unsigned int write_gen;
+    unsigned int flushed_gen;
+    bool active_flush_req;      /* flushes run one at a time, in order */
+    CoQueue flush_queue;
 
     /* Dirty bitmaps (block/dirty-bitmap.c), set by writes to this node */
     QTAILQ_HEAD(, BdrvDirtyBitmap) dirty_bitmaps;
