@@ -961,6 +961,11 @@ static int qcow2_read_geometry(BlockDriverState *bs, Qcow2OpenHeader *h,
 
     h->nb_snapshots = qcow2_ld32(h->hdr + QCOW2_HDR_NB_SNAPSHOTS);
     s->snapshots_offset = qcow2_ld64(h->hdr + QCOW2_HDR_SNAPSHOTS_OFFSET);
+    if (bs->open_flags & BDRV_O_CHECK) {
+        /* Check reads (and may repair) the snapshot table itself */
+        h->nb_snapshots = 0;
+        s->snapshots_offset = 0;
+    }
     if (h->nb_snapshots > QCOW_MAX_SNAPSHOTS) {
         error_setg(errp, "Snapshot table too large");
         return -EINVAL;
@@ -2837,10 +2842,23 @@ static int coroutine_fn qcow2_co_check(BlockDriverState *bs,
                                        BdrvCheckMode fix)
 {
     BDRVQcow2State *s = bs->opaque;
+    BdrvCheckResult sn_res = { 0 };
     int ret;
 
     qemu_co_mutex_lock(&s->lock);
-    ret = qcow2_check_refcounts(bs, result, fix);
+    /* The snapshot table first, as QEMU: its repairs come after refcounts' */
+    ret = qcow2_check_read_snapshot_table(bs, &sn_res, fix);
+    if (ret >= 0) {
+        ret = qcow2_check_refcounts(bs, result, fix);
+        if (ret >= 0) {
+            ret = qcow2_check_fix_snapshot_table(bs, &sn_res, fix);
+        }
+    }
+    result->corruptions += sn_res.corruptions;
+    result->leaks += sn_res.leaks;
+    result->check_errors += sn_res.check_errors;
+    result->corruptions_fixed += sn_res.corruptions_fixed;
+    result->leaks_fixed += sn_res.leaks_fixed;
     if (ret >= 0 && fix && !result->check_errors && !result->corruptions) {
         ret = qcow2_mark_clean(bs);
         if (ret >= 0) {
