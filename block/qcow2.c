@@ -1866,8 +1866,14 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
                 if (tail) {
                     qemu_iovec_add(&hd, tail, m.cow_end_bytes);
                 }
-                BLKDBG_EVENT(bs->file, head || tail ? BLKDBG_COW_WRITE
-                                                    : BLKDBG_WRITE_AIO);
+                /*
+                 * As QEMU: the guest data's write_aio, then cow_write for
+                 * the one write that carries the COW regions with it
+                 */
+                BLKDBG_EVENT(bs->file, BLKDBG_WRITE_AIO);
+                if (head || tail) {
+                    BLKDBG_EVENT(bs->file, BLKDBG_COW_WRITE);
+                }
                 ret = bdrv_co_pwritev(bs->file, m.alloc_host_start,
                                       hd.size, &hd, 0);
                 qemu_iovec_destroy(&hd);
