@@ -20,6 +20,7 @@
 #include "qemu/error-report.h"
 #include "qemu/user-creatable.h"
 #include "qemu/cutils.h"
+#include "qemu/option.h"
 #include "qobject/qdict.h"
 #include "sysemu/block-backend.h"
 
@@ -84,6 +85,12 @@ static void usage(void)
            "  -s, --snapshot            use FILE as an external snapshot, "
            "redirect writes\n"
            "                            to a temporary overlay\n"
+           "  -l, --load-snapshot=SNAPSHOT_PARAM\n"
+           "                            load an internal snapshot inside FILE "
+           "and export it\n"
+           "                            read-only; SNAPSHOT_PARAM is "
+           "'snapshot.id=[ID],\n"
+           "                            snapshot.name=[NAME]' or '[ID_OR_NAME]'\n"
            "  -n, --nocache             disable host cache\n"
            "      --cache=MODE          set cache mode used to access the "
            "disk image, the\n"
@@ -103,9 +110,22 @@ static void usage(void)
            "-L/--list,\n"
            "--tls-creds, --tls-authz, -T/--trace, "
            "--selinux-label,\n"
-           "-c/--connect, -d/--disconnect, -l/--load-snapshot.\n",
+           "-c/--connect, -d/--disconnect.\n",
            name, NBD_DEFAULT_PORT);
 }
+
+/* -l snapshot.id=...,snapshot.name=... */
+static QemuOptsList snapshot_opts = {
+    .name = "snapshot",
+    QEMU_OPTS_LIST_INIT(snapshot_opts),
+    .desc = {
+        { .name = "snapshot.id", .type = QEMU_OPT_STRING,
+          .help = "Internal snapshot ID" },
+        { .name = "snapshot.name", .type = QEMU_OPT_STRING,
+          .help = "Internal snapshot name" },
+        { /* end of list */ }
+    },
+};
 
 static void unsupported(const char *opt)
 {
@@ -314,6 +334,8 @@ int main(int argc, char **argv)
     const char *export_name = "";
     const char *description = NULL;
     bool readonly = false;
+    QemuOpts *sn_opts = NULL;
+    const char *sn_id_or_name = NULL;
     bool image_opts = false;
     bool fork_process = false;
     bool writethrough = false;
@@ -439,7 +461,21 @@ int main(int argc, char **argv)
             unsupported("-L/--list");
             break;
         case 'l':
-            unsupported("-l/--load-snapshot");
+            /* Either form exports the snapshot read-only, as QEMU */
+            if (strstart(optarg, "snapshot.", NULL)) {
+                qemu_opts_del(sn_opts);
+                sn_opts = qemu_opts_parse_noisily(&snapshot_opts, optarg,
+                                                  false);
+                if (!sn_opts) {
+                    error_report("Failed in parsing snapshot param `%s'",
+                                 optarg);
+                    exit(EXIT_FAILURE);
+                }
+            } else {
+                sn_id_or_name = optarg;
+            }
+            readonly = true;
+            flags &= ~BDRV_O_RDWR;
             break;
         case 'T':
             unsupported("-T/--trace");
@@ -457,8 +493,9 @@ int main(int argc, char **argv)
             unsupported("--selinux-label");
             break;
         case 'V':
-            printf("%s version %s (qblk)\n", error_get_progname(),
-                   QEMU_VERSION);
+            printf("%s version %s (qblk)\n"
+                   "Copyright (c) the qblk developers\n",
+                   error_get_progname(), QEMU_VERSION);
             exit(EXIT_SUCCESS);
         case 'h':
             usage();
@@ -504,6 +541,27 @@ int main(int argc, char **argv)
         exit(EXIT_FAILURE);
     }
     blk_set_enable_write_cache(blk, !writethrough);
+
+    if (sn_opts || sn_id_or_name) {
+        int ret;
+
+        if (sn_opts) {
+            ret = bdrv_snapshot_load_tmp(blk_bs(blk),
+                                         qemu_opt_get(sn_opts, "snapshot.id"),
+                                         qemu_opt_get(sn_opts,
+                                                      "snapshot.name"),
+                                         &err);
+            qemu_opts_del(sn_opts);
+        } else {
+            ret = bdrv_snapshot_load_tmp_by_id_or_name(blk_bs(blk),
+                                                       sn_id_or_name, &err);
+        }
+        if (ret < 0) {
+            error_prepend(&err, "Failed to load snapshot: ");
+            error_report_err(err);
+            exit(EXIT_FAILURE);
+        }
+    }
 
     if (sockpath) {
         listen_fd = listen_unix(sockpath);

@@ -47,6 +47,8 @@ static int coroutine_fn flush_tables(BlockDriverState *bs)
 
 /* Table */
 
+static int coroutine_fn write_snapshot_table(BlockDriverState *bs);
+
 void qcow2_free_snapshots(BDRVQcow2State *s)
 {
     int i;
@@ -61,8 +63,17 @@ void qcow2_free_snapshots(BDRVQcow2State *s)
     s->nb_snapshots = 0;
 }
 
-int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs, uint32_t nb,
-                                      Error **errp)
+/*
+ * Read the @nb entries of the table at s->snapshots_offset.  With @repair
+ * (check -r all), what open refuses is dropped instead, as QEMU does: the
+ * unknown extra data beyond QCOW_MAX_SNAPSHOT_EXTRA_DATA of an entry
+ * (counted in *extra_dropped; the table must then be rewritten), and the
+ * entries from the one that makes the table too big on (counted in
+ * *nb_dropped; the caller updates the header's count).
+ */
+static int coroutine_fn do_read_snapshots(BlockDriverState *bs, uint32_t nb,
+                                          bool repair, uint32_t *nb_dropped,
+                                          int *extra_dropped, Error **errp)
 {
     ERRP_GUARD();
     BDRVQcow2State *s = bs->opaque;
@@ -71,17 +82,20 @@ int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs, uint32_t nb,
     uint32_t i;
     int ret;
 
+    qcow2_free_snapshots(s);
     s->snapshots = g_new0(QCowSnapshot, MAX(nb, 1));
     s->nb_snapshots = 0;
     for (i = 0; i < nb; i++) {
         uint8_t h[QCOW2_SNAPSHOT_HEADER_SIZE];
         uint8_t extra[QCOW2_SNAPSHOT_EXTRA_SIZE] = { 0 };
         QCowSnapshot *sn = &s->snapshots[i];
+        uint64_t entry_offset = offset;
+        uint32_t known, on_disk_extra;
         uint16_t id_len, name_len;
-        uint32_t known;
 
         /* Every entry starts 8-byte aligned */
         offset = ROUND_UP(offset, 8);
+        table_length = ROUND_UP(table_length, 8);
         ret = bdrv_co_pread(bs->file, offset, sizeof(h), h, 0);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Failed to read snapshot table");
@@ -99,13 +113,22 @@ int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs, uint32_t nb,
         sn->vm_clock_nsec = qcow2_ld64(h + SN_HDR_VM_CLOCK_NSEC);
         sn->vm_state_size = qcow2_ld32(h + SN_HDR_VM_STATE_SIZE);
         sn->extra_data_size = qcow2_ld32(h + SN_HDR_EXTRA_DATA_SIZE);
+        on_disk_extra = sn->extra_data_size;
 
         if (sn->extra_data_size > QCOW_MAX_SNAPSHOT_EXTRA_DATA) {
-            error_setg(errp, "Too much extra metadata in snapshot table "
-                       "entry %" PRIu32, i);
-            error_append_hint(errp, "You can force-remove this extra "
-                              "metadata with qemu-img check -r all\n");
-            return -EFBIG;
+            if (!repair) {
+                error_setg(errp, "Too much extra metadata in snapshot table "
+                           "entry %" PRIu32, i);
+                error_append_hint(errp, "You can force-remove this extra "
+                                  "metadata with qemu-img check -r all\n");
+                return -EFBIG;
+            }
+            error_printf("Discarding too much extra metadata in snapshot "
+                         "table entry %" PRIu32 " (%" PRIu32 " > %d)\n",
+                         i, sn->extra_data_size,
+                         QCOW_MAX_SNAPSHOT_EXTRA_DATA);
+            (*extra_dropped)++;
+            sn->extra_data_size = QCOW_MAX_SNAPSHOT_EXTRA_DATA;
         }
 
         known = MIN(sn->extra_data_size, sizeof(extra));
@@ -114,7 +137,6 @@ int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs, uint32_t nb,
             error_setg_errno(errp, -ret, "Failed to read snapshot table");
             return ret;
         }
-        offset += known;
         if (known >= SN_EXTRA_VM_STATE_SIZE_LARGE + 8) {
             sn->vm_state_size = qcow2_ld64(extra +
                                            SN_EXTRA_VM_STATE_SIZE_LARGE);
@@ -130,14 +152,15 @@ int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs, uint32_t nb,
             uint32_t unknown = sn->extra_data_size - sizeof(extra);
 
             sn->unknown_extra_data = g_malloc(unknown);
-            ret = bdrv_co_pread(bs->file, offset, unknown,
+            ret = bdrv_co_pread(bs->file, offset + known, unknown,
                                 sn->unknown_extra_data, 0);
             if (ret < 0) {
                 error_setg_errno(errp, -ret, "Failed to read snapshot table");
                 return ret;
             }
-            offset += unknown;
         }
+        /* What was dropped is skipped: the names follow all of it */
+        offset += on_disk_extra;
 
         sn->id_str = g_malloc0(id_len + 1);
         sn->name = g_malloc0(name_len + 1);
@@ -152,18 +175,163 @@ int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs, uint32_t nb,
             return ret;
         }
 
-        table_length = ROUND_UP(table_length + sizeof(h) +
-                                sn->extra_data_size + id_len + name_len, 8);
+        table_length += sizeof(h) + sn->extra_data_size + id_len + name_len;
         if (table_length > QCOW_MAX_SNAPSHOTS_SIZE ||
             offset - s->snapshots_offset > INT_MAX) {
-            error_setg(errp, "Snapshot table is too big");
-            error_append_hint(errp, "You can force-remove all %" PRIu32
-                              " overhanging snapshots with qemu-img check "
-                              "-r all\n", nb - i);
-            return -EFBIG;
+            if (!repair) {
+                error_setg(errp, "Snapshot table is too big");
+                error_append_hint(errp, "You can force-remove all %" PRIu32
+                                  " overhanging snapshots with qemu-img check "
+                                  "-r all\n", nb - i);
+                return -EFBIG;
+            }
+            error_printf("Discarding %" PRIu32 " overhanging snapshots "
+                         "(snapshot table is too big)\n", nb - i);
+            *nb_dropped += nb - i;
+            /* This entry goes too; the rest of the table leaks */
+            g_free(sn->id_str);
+            g_free(sn->name);
+            g_free(sn->unknown_extra_data);
+            memset(sn, 0, sizeof(*sn));
+            s->nb_snapshots = i;
+            offset = entry_offset;
+            break;
         }
     }
     s->snapshots_size = offset - s->snapshots_offset;
+    return 0;
+}
+
+int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs, uint32_t nb,
+                                      Error **errp)
+{
+    return do_read_snapshots(bs, nb, false, NULL, NULL, errp);
+}
+
+/* Where the header says the table is: QCOW2_HDR_NB_SNAPSHOTS, then offset */
+static bool snapshot_table_valid(BDRVQcow2State *s, uint32_t nb,
+                                 uint64_t offset, Error **errp)
+{
+    if (nb > QCOW_MAX_SNAPSHOTS) {
+        error_setg(errp, "snapshot table too large");
+        return false;
+    }
+    if (INT64_MAX - (uint64_t)nb * QCOW2_SNAPSHOT_HEADER_SIZE < offset ||
+        offset_into_cluster(s, offset)) {
+        error_setg(errp, "snapshot table offset invalid");
+        return false;
+    }
+    return true;
+}
+
+int coroutine_fn qcow2_check_read_snapshot_table(BlockDriverState *bs,
+                                                 BdrvCheckResult *res,
+                                                 BdrvCheckMode fix)
+{
+    BDRVQcow2State *s = bs->opaque;
+    g_autoptr(Error) local_err = NULL;
+    bool repair = fix & BDRV_FIX_ERRORS;
+    uint32_t nb, nb_dropped = 0;
+    int extra_dropped = 0;
+    uint8_t ptr[12];
+    int ret, i;
+
+    /* Open left the table alone in check mode: the header says where */
+    qcow2_free_snapshots(s);
+    s->snapshots_offset = 0;
+    s->snapshots_size = 0;
+    ret = bdrv_co_pread(bs->file, QCOW2_HDR_NB_SNAPSHOTS, sizeof(ptr), ptr, 0);
+    if (ret < 0) {
+        res->check_errors++;
+        error_printf("ERROR failed to read the snapshot table pointer from "
+                     "the image header: %s\n", strerror(-ret));
+        return ret;
+    }
+    nb = qcow2_ld32(ptr);
+    if (nb > QCOW_MAX_SNAPSHOTS && repair) {
+        error_printf("Discarding %" PRIu32 " overhanging snapshots\n",
+                     nb - QCOW_MAX_SNAPSHOTS);
+        nb_dropped = nb - QCOW_MAX_SNAPSHOTS;
+        nb = QCOW_MAX_SNAPSHOTS;
+    }
+    if (!snapshot_table_valid(s, nb, qcow2_ld64(ptr + 4), &local_err)) {
+        res->check_errors++;
+        error_prepend(&local_err, "ERROR ");
+        error_report_err(g_steal_pointer(&local_err));
+        if (nb > QCOW_MAX_SNAPSHOTS) {
+            error_printf("You can force-remove all %" PRIu32 " overhanging "
+                         "snapshots with qemu-img check -r all\n",
+                         nb - QCOW_MAX_SNAPSHOTS);
+        }
+        return nb > QCOW_MAX_SNAPSHOTS ? -EFBIG : -EINVAL;
+    }
+
+    s->snapshots_offset = qcow2_ld64(ptr + 4);
+    ret = do_read_snapshots(bs, nb, repair, &nb_dropped, &extra_dropped,
+                            &local_err);
+    if (ret < 0) {
+        res->check_errors++;
+        error_prepend(&local_err, "ERROR failed to read the snapshot table: ");
+        error_report_err(g_steal_pointer(&local_err));
+        /* Nothing read: nothing for the refcount check to count */
+        qcow2_free_snapshots(s);
+        s->snapshots_offset = 0;
+        s->snapshots_size = 0;
+        return ret;
+    }
+    res->corruptions += nb_dropped + extra_dropped;
+
+    if (nb_dropped) {
+        /*
+         * The header's count first: the refcount check counts what the
+         * header points to (the dropped entries' clusters now leak)
+         */
+        uint8_t count[4];
+
+        qcow2_st32(count, s->nb_snapshots);
+        ret = bdrv_co_pwrite_sync(bs->file, QCOW2_HDR_NB_SNAPSHOTS,
+                                  sizeof(count), count, 0);
+        if (ret < 0) {
+            res->check_errors++;
+            error_printf("ERROR failed to update the snapshot count in the "
+                         "image header: %s\n", strerror(-ret));
+            return ret;
+        }
+        res->corruptions_fixed += nb_dropped;
+        res->corruptions -= nb_dropped;
+    }
+
+    /* A version 3 entry has at least the large VM state and disk sizes */
+    if (s->qcow_version >= 3) {
+        for (i = 0; i < s->nb_snapshots; i++) {
+            if (s->snapshots[i].extra_data_size < 16) {
+                res->corruptions++;
+                error_printf("%s snapshot table entry %d is incomplete\n",
+                             repair ? "Repairing" : "ERROR", i);
+            }
+        }
+    }
+    return 0;
+}
+
+int coroutine_fn qcow2_check_fix_snapshot_table(BlockDriverState *bs,
+                                                BdrvCheckResult *res,
+                                                BdrvCheckMode fix)
+{
+    int ret;
+
+    if (!res->corruptions || !(fix & BDRV_FIX_ERRORS)) {
+        return 0;
+    }
+    ret = write_snapshot_table(bs);
+    if (ret < 0) {
+        res->check_errors++;
+        error_printf("ERROR failed to update snapshot table: %s\n",
+                     strerror(-ret));
+        return ret;
+    }
+    res->corruptions_fixed += res->corruptions;
+    res->corruptions = 0;
     return 0;
 }
 

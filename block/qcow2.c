@@ -897,6 +897,11 @@ static int qcow2_read_geometry(BlockDriverState *bs, Qcow2OpenHeader *h,
 
     h->nb_snapshots = qcow2_ld32(h->hdr + QCOW2_HDR_NB_SNAPSHOTS);
     s->snapshots_offset = qcow2_ld64(h->hdr + QCOW2_HDR_SNAPSHOTS_OFFSET);
+    if (bs->open_flags & BDRV_O_CHECK) {
+        /* Check reads (and may repair) the snapshot table itself */
+        h->nb_snapshots = 0;
+        s->snapshots_offset = 0;
+    }
     if (h->nb_snapshots > QCOW_MAX_SNAPSHOTS) {
         error_setg(errp, "Snapshot table too large");
         return -EINVAL;
@@ -1826,8 +1831,14 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
                 if (tail) {
                     qemu_iovec_add(&hd, tail, m.cow_end_bytes);
                 }
-                BLKDBG_EVENT(bs->file, head || tail ? BLKDBG_COW_WRITE
-                                                    : BLKDBG_WRITE_AIO);
+                /*
+                 * As QEMU: the guest data's write_aio, then cow_write for
+                 * the one write that carries the COW regions with it
+                 */
+                BLKDBG_EVENT(bs->file, BLKDBG_WRITE_AIO);
+                if (head || tail) {
+                    BLKDBG_EVENT(bs->file, BLKDBG_COW_WRITE);
+                }
                 ret = bdrv_co_pwritev(s->data_file, m.alloc_host_start,
                                       hd.size, &hd, 0);
                 qemu_iovec_destroy(&hd);
@@ -2832,10 +2843,23 @@ static int coroutine_fn qcow2_co_check(BlockDriverState *bs,
                                        BdrvCheckMode fix)
 {
     BDRVQcow2State *s = bs->opaque;
+    BdrvCheckResult sn_res = { 0 };
     int ret;
 
     qemu_co_mutex_lock(&s->lock);
-    ret = qcow2_check_refcounts(bs, result, fix);
+    /* The snapshot table first, as QEMU: its repairs come after refcounts' */
+    ret = qcow2_check_read_snapshot_table(bs, &sn_res, fix);
+    if (ret >= 0) {
+        ret = qcow2_check_refcounts(bs, result, fix);
+        if (ret >= 0) {
+            ret = qcow2_check_fix_snapshot_table(bs, &sn_res, fix);
+        }
+    }
+    result->corruptions += sn_res.corruptions;
+    result->leaks += sn_res.leaks;
+    result->check_errors += sn_res.check_errors;
+    result->corruptions_fixed += sn_res.corruptions_fixed;
+    result->leaks_fixed += sn_res.leaks_fixed;
     if (ret >= 0 && fix && !result->check_errors && !result->corruptions) {
         ret = qcow2_mark_clean(bs);
         if (ret >= 0) {

@@ -698,6 +698,17 @@ int coroutine_fn qcow2_preallocate_metadata(BlockDriverState *bs,
 int coroutine_fn qcow2_read_snapshots(BlockDriverState *bs, uint32_t nb,
                                       Error **errp);
 void qcow2_free_snapshots(BDRVQcow2State *s);
+/*
+ * Check (open with BDRV_O_CHECK does not read the table): read the table,
+ * dropping what cannot be kept when repairing; after the refcount check,
+ * rewrite it if the read counted corruptions and @fix allows
+ */
+int coroutine_fn qcow2_check_read_snapshot_table(BlockDriverState *bs,
+                                                 BdrvCheckResult *res,
+                                                 BdrvCheckMode fix);
+int coroutine_fn qcow2_check_fix_snapshot_table(BlockDriverState *bs,
+                                                BdrvCheckResult *res,
+                                                BdrvCheckMode fix);
 int coroutine_fn qcow2_co_snapshot_create(BlockDriverState *bs,
                                           QEMUSnapshotInfo *sn_info);
 int coroutine_fn qcow2_co_snapshot_goto(BlockDriverState *bs,
