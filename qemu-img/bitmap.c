@@ -16,7 +16,6 @@
 #include "qemu/error-report.h"
 #include "qemu/user-creatable.h"
 #include "qapi/error.h"
-#include "block/block_int.h"
 #include "block/dirty-bitmap.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"

@@ -24,7 +24,7 @@
 #include "qemu/option.h"
 #include "qapi/error.h"
 #include "qemu/aio.h"
-#include "block/block_int.h"
+#include "block/dirty-bitmap.h"
 #include "sysemu/block-backend.h"
 #include "qemu-img.h"
 
@@ -737,7 +737,7 @@ static int img_convert_open_target(ImgConvertState *s, ImgConvertOptions *o,
 
     if (o->bitmaps && !bdrv_supports_persistent_dirty_bitmap(out_bs)) {
         error_report("Format driver '%s' does not support bitmaps",
-                     out_bs->drv->format_name);
+                     bdrv_get_format_name(out_bs));
         return -1;
     }
     if (s->compressed && !bdrv_supports_compressed_writes(out_bs)) {
