@@ -65,9 +65,16 @@ int qcow2_open_data_file(BlockDriverState *bs, QDict *options, int flags,
     }
 
     if (!s->data_file && s->image_data_file) {
-        /* As QEMU: the name is opened as given (relative to the cwd) */
-        s->data_file = qcow2_open_data_child(bs, s->image_data_file,
-                                             options, false, errp);
+        /*
+         * As QEMU: the name an image records is a local file name, opened
+         * as given (relative to the working directory).  It is never
+         * parsed: an untrusted image cannot name a protocol (nbd:,
+         * null-co://) or a json: description.
+         */
+        qdict_put_str(options, QCOW2_OPT_DATA_FILE ".driver", "file");
+        qdict_put_str(options, QCOW2_OPT_DATA_FILE ".filename",
+                      s->image_data_file);
+        s->data_file = qcow2_open_data_child(bs, NULL, options, false, errp);
         if (!s->data_file) {
             return -EINVAL;
         }
