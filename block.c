@@ -818,6 +818,38 @@ static QObject *bdrv_qemu_key_order(QObject *obj)
     return QOBJECT(dst);
 }
 
+/*
+ * bs->options nested for a json: name, with numbers and booleans that
+ * came typed in the json: filename the node was opened from printed as
+ * such ("offset": 65536), as QEMU keeps them
+ */
+static QObject *bdrv_crumple_typed(BlockDriverState *bs)
+{
+    g_autoptr(QDict) flat = qdict_clone_shallow(bs->options);
+    const QDictEntry *e;
+
+    for (e = bs->json_options ? qdict_first(bs->json_options) : NULL; e;
+         e = qdict_next(bs->json_options, e)) {
+        QObject *typed = qdict_entry_value(e);
+        const char *now = qdict_get_try_str(flat, qdict_entry_key(e));
+        g_autofree char *str = NULL;
+
+        if (!now) {
+            continue;
+        }
+        if (qobject_type(typed) == QTYPE_QNUM) {
+            str = qnum_to_string(qobject_to(QNum, typed));
+        } else if (qobject_type(typed) == QTYPE_QBOOL) {
+            str = g_strdup(qbool_get_bool(qobject_to(QBool, typed)) ?
+                           "on" : "off");
+        }
+        if (str && !strcmp(str, now)) {
+            qdict_put_obj(flat, qdict_entry_key(e), qobject_ref(typed));
+        }
+    }
+    return qdict_crumple(flat, NULL);
+}
+
 void bdrv_refresh_filename(BlockDriverState *bs)
 {
     BlockDriver *drv = bs->drv;
@@ -851,7 +883,7 @@ void bdrv_refresh_filename(BlockDriverState *bs)
         g_autoptr(QObject) nested = NULL;
         g_autoptr(GString) json = NULL;
 
-        nested = qdict_crumple(bs->options, NULL);
+        nested = bdrv_crumple_typed(bs);
         if (nested) {
             g_autoptr(QObject) ordered = bdrv_qemu_key_order(nested);
 
@@ -885,7 +917,7 @@ static void bdrv_warn_probed_raw(const char *filename)
  * entries, with explicit options taking precedence.
  */
 static bool bdrv_merge_json_filename(const char *filename, QDict *options,
-                                     Error **errp)
+                                     QDict **typed, Error **errp)
 {
     g_autoptr(QObject) obj = NULL;
     QDict *dict;
@@ -901,6 +933,11 @@ static bool bdrv_merge_json_filename(const char *filename, QDict *options,
         return false;
     }
     qdict_flatten(dict);
+    if (typed) {
+        /* The values as typed, for the node's json: name */
+        qobject_unref(*typed);
+        *typed = qdict_clone_shallow(dict);
+    }
     qdict_stringify(dict);
     qdict_join(options, dict, false);
     return true;
@@ -1076,10 +1113,11 @@ static BlockDriverState *bdrv_open_reference(const char *filename,
  * remember the filename the user gave (for messages).
  */
 static bool bdrv_open_merge_filename(const char **filename, QDict *options,
-                                     char **user_filename, Error **errp)
+                                     char **user_filename, QDict **typed,
+                                     Error **errp)
 {
     if (*filename && g_str_has_prefix(*filename, "json:")) {
-        if (!bdrv_merge_json_filename(*filename, options, errp)) {
+        if (!bdrv_merge_json_filename(*filename, options, typed, errp)) {
             return false;
         }
         *filename = NULL;
@@ -1274,6 +1312,7 @@ static BlockDriverState *bdrv_open_inherit(const char *filename,
     g_autofree char *node_name = NULL;
     g_autofree char *user_filename = NULL;
     g_autoptr(QDict) opened_options = NULL;
+    g_autoptr(QDict) json_typed = NULL;
     bool probed = false;
     bool protocol = flags & BDRV_O_PROTOCOL;
     bool warn_probe = !(flags & BDRV_O_NO_PROBE_WARNING);
@@ -1287,12 +1326,14 @@ static BlockDriverState *bdrv_open_inherit(const char *filename,
     if (reference) {
         return bdrv_open_reference(filename, reference, options, errp);
     }
-    if (!bdrv_open_merge_filename(&filename, options, &user_filename, errp) ||
+    if (!bdrv_open_merge_filename(&filename, options, &user_filename,
+                                  &json_typed, errp) ||
         !bdrv_open_find_driver(&filename, options, protocol, &drv, errp)) {
         goto fail_options;
     }
 
     bs = bdrv_new();
+    bs->json_options = g_steal_pointer(&json_typed);
     if (!bdrv_absorb_common_options(bs, options, &flags, &node_name, errp)) {
         goto fail;
     }
@@ -1460,7 +1501,7 @@ BlockDriverState *bdrv_open(const char *filename, const char *reference,
         options = qdict_new();
     }
     if (filename && g_str_has_prefix(filename, "json:")) {
-        if (!bdrv_merge_json_filename(filename, options, errp)) {
+        if (!bdrv_merge_json_filename(filename, options, NULL, errp)) {
             qobject_unref(options);
             return NULL;
         }
@@ -1496,6 +1537,7 @@ static void bdrv_close(BlockDriverState *bs)
     bdrv_drop_driver(bs, true);
     bdrv_release_all_dirty_bitmaps(bs);
     qobject_unref(bs->options);
+    qobject_unref(bs->json_options);
     qobject_unref(bs->explicit_options);
     qobject_unref(bs->full_open_options);
     bs->options = bs->explicit_options = bs->full_open_options = NULL;

@@ -382,6 +382,7 @@ struct BlockDriverState {
     QDict *options;             /* all options the node was opened with */
     QDict *explicit_options;
     QDict *full_open_options;   /* for json:{} filenames */
+    QDict *json_options;        /* flat, typed: from a json: filename */
 
     BdrvChild *file;            /* protocol/primary child, or NULL */
     BdrvChild *backing;         /* backing file, or NULL */
