@@ -742,6 +742,76 @@ static bool bdrv_options_describe_only_filename(QDict *opts)
     return true;
 }
 
+/*
+ * QEMU prints a json: filename from its dictionary as stored: keys in the
+ * order of its hash table (QDICT_BUCKET_MAX = 512 buckets, the TDB string
+ * hash), the last inserted first within a bucket.  The hash as QEMU
+ * computes it: start from 0x238F13AF * length, add each byte shifted left
+ * by (index * 5 % 24), then take 1103515243 * value + 12345.
+ */
+static unsigned qemu_qdict_bucket(const char *key)
+{
+    size_t len = strlen(key), i;
+    uint32_t value = 0x238F13AFu * (uint32_t)len;
+
+    for (i = 0; i < len; i++) {
+        value += (uint32_t)(unsigned char)key[i] << (i * 5 % 24);
+    }
+    return (1103515243u * value + 12345u) % 512;
+}
+
+typedef struct JsonKeyOrder {
+    const char *key;
+    QObject *value;
+    unsigned bucket;
+    size_t index;           /* insertion order in our dictionary */
+} JsonKeyOrder;
+
+static gint json_key_order_cmp(gconstpointer a, gconstpointer b)
+{
+    const JsonKeyOrder *x = a, *y = b;
+
+    if (x->bucket != y->bucket) {
+        return x->bucket < y->bucket ? -1 : 1;
+    }
+    return x->index > y->index ? -1 : x->index < y->index;
+}
+
+/* A copy of @obj whose dictionaries list their keys in QEMU's order */
+static QObject *json_in_qemu_order(QObject *obj)
+{
+    if (qobject_type(obj) == QTYPE_QDICT) {
+        QDict *src = qobject_to(QDict, obj), *dst = qdict_new();
+        size_t n = qdict_size(src), i = 0;
+        g_autofree JsonKeyOrder *keys = g_new0(JsonKeyOrder, MAX(n, 1));
+        const QDictEntry *e;
+
+        for (e = qdict_first(src); e; e = qdict_next(src, e), i++) {
+            keys[i] = (JsonKeyOrder) {
+                .key = qdict_entry_key(e),
+                .value = qdict_entry_value(e),
+                .bucket = qemu_qdict_bucket(qdict_entry_key(e)),
+                .index = i,
+            };
+        }
+        qsort(keys, n, sizeof(keys[0]), json_key_order_cmp);
+        for (i = 0; i < n; i++) {
+            qdict_put_obj(dst, keys[i].key, json_in_qemu_order(keys[i].value));
+        }
+        return QOBJECT(dst);
+    }
+    if (qobject_type(obj) == QTYPE_QLIST) {
+        QList *src = qobject_to(QList, obj), *dst = qlist_new();
+        size_t i;
+
+        for (i = 0; i < qlist_size(src); i++) {
+            qlist_append_obj(dst, json_in_qemu_order(qlist_get(src, i)));
+        }
+        return QOBJECT(dst);
+    }
+    return qobject_ref(obj);
+}
+
 void bdrv_refresh_filename(BlockDriverState *bs)
 {
     BlockDriver *drv = bs->drv;
@@ -771,7 +841,9 @@ void bdrv_refresh_filename(BlockDriverState *bs)
 
         nested = qdict_crumple(bs->options, NULL);
         if (nested) {
-            json = qobject_to_json(nested);
+            g_autoptr(QObject) ordered = json_in_qemu_order(nested);
+
+            json = qobject_to_json(ordered);
             snprintf(bs->filename, sizeof(bs->filename), "json:%s",
                      json->str);
         }
