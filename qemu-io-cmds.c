@@ -17,6 +17,7 @@
 #include "qemu/buffer-compare.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
+#include "qemu/option.h"
 #include "sysemu/block-backend.h"
 
 /* With -m, buffers start this far past the alignment the image wants */
@@ -1384,70 +1385,30 @@ static int reopen_f(BlockBackend *blk, int argc, char **argv)
  * Option strings for open/reopen -o and --image-opts
  */
 
-/*
- * QEMU's option parser takes a bare "name" as name=on and "noname" as
- * name=off (with a deprecation warning); keyval_parse() is strict, so
- * rewrite such elements first.  ",," inside values is kept as is.
- */
-static char *desugar_flags(const char *str)
-{
-    GString *out = g_string_new(NULL);
-    const char *s = str;
-
-    while (*s) {
-        size_t len = strcspn(s, "=,");
-
-        if (s[len] == '=') {
-            /* name=value: copy through the end of the value */
-            const char *v = s + len + 1;
-
-            while (*v && !(v[0] == ',' && v[1] != ',')) {
-                v += (v[0] == ',') ? 2 : 1;
-            }
-            g_string_append_len(out, s, v - s);
-            s = v;
-        } else {
-            g_autofree char *name = g_strndup(s, len);
-            const char *key = name;
-            const char *value = "on";
-
-            if (g_str_has_prefix(name, "no")) {
-                key = name + 2;
-                value = "off";
-            }
-            if (strcmp(name, "help") && strcmp(name, "?")) {
-                warn_report("short-form boolean option '%s' deprecated",
-                            name);
-                error_printf("Please use %s=%s instead\n", key, value);
-            }
-            g_string_append_printf(out, "%s=%s", key, value);
-            s += len;
-        }
-        if (*s == ',') {
-            g_string_append_c(out, ',');
-            s++;
-        }
-    }
-    return g_string_free(out, FALSE);
-}
+/* Any key, as QEMU's qemu-io takes them: the block layer checks them */
+static QemuOptsList qemuio_image_opts = {
+    .name = "image",
+    QEMU_OPTS_LIST_INIT(qemuio_image_opts),
+    .desc = {
+        { /* end of list */ }
+    },
+};
 
 bool qemuio_parse_opts(QDict **opts, const char *str)
 {
-    g_autofree char *plain = desugar_flags(str);
-    Error *err = NULL;
-    QDict *parsed;
+    QemuOpts *qopts;
 
-    parsed = keyval_parse(plain, NULL, &err);
-    if (!parsed) {
-        error_report_err(err);
+    /*
+     * QEMU's option parser, not keyval: keys are not checked here
+     * ("children.00", "children.-1" reach the driver, which names the
+     * problem), and a key may repeat (the last one wins)
+     */
+    qopts = qemu_opts_parse_noisily(&qemuio_image_opts, str, false);
+    if (!qopts) {
         return false;
     }
-    if (!*opts) {
-        *opts = parsed;
-        return true;
-    }
-    qdict_join(*opts, parsed, true);
-    qobject_unref(parsed);
+    *opts = qemu_opts_to_qdict(qopts, *opts);
+    qemu_opts_del(qopts);
     return true;
 }
 

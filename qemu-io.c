@@ -95,6 +95,10 @@ static int open_image(const char *name, int flags, bool writethrough,
         qdict_put_str(opts, "force-share", "on");
     }
 
+    /* Without -U, formats keep others from writing their metadata */
+    if (!force_share) {
+        flags |= BDRV_O_NO_SHARE;
+    }
     qemuio_blk = blk_new_open(name, NULL, opts, flags, &err);
     if (!qemuio_blk) {
         goto fail;

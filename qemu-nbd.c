@@ -534,7 +534,8 @@ int main(int argc, char **argv)
         opts = qdict_new();
         qdict_put_str(opts, "driver", format);
     }
-    blk = blk_new_open(filename, NULL, opts, flags, &err);
+    /* The image is not shared with writers its format would not allow */
+    blk = blk_new_open(filename, NULL, opts, flags | BDRV_O_NO_SHARE, &err);
     if (!blk) {
         error_prepend(&err, "Failed to blk_new_open '%s': ", argv[optind]);
         error_report_err(err);

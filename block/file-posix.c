@@ -35,10 +35,11 @@
  * a shared OFD lock on byte RAW_LOCK_PERM_BASE + i for each permission
  * bit i it uses, and on RAW_LOCK_SHARED_BASE + i for each one it does not
  * let others have.  There is no permission graph here, so a node uses
- * what QEMU's raw format would ask of its file: consistent read, plus
- * write when writable, sharing everything.  That is enough to refuse
- * writing an image that a QEMU process opened as qcow2 (which does not
- * share write), and for such a process to see our writers.
+ * what QEMU's formats ask of their file: consistent read, plus write and
+ * resize when writable.  It shares everything, until a format with its
+ * metadata in it (qcow2) takes write and resize away, unless the image is
+ * opened with force-share (BDRV_O_NO_SHARE unset).  (QEMU's raw format
+ * does not share resize; ours does.)
  */
 #define RAW_LOCK_PERM_BASE      100
 #define RAW_LOCK_SHARED_BASE    200
@@ -68,6 +69,8 @@ typedef struct BDRVRawState {
 
     FileAioMode aio;
     bool use_lock;              /* take QEMU-compatible image locks */
+    uint64_t shared;            /* permissions the locks let others have */
+    bool no_share;              /* no force-share: formats may unshare */
 #ifdef CONFIG_LINUX_AIO
     LinuxAioState *laio;
 #endif
@@ -338,7 +341,8 @@ static int raw_set_locks(int fd, uint64_t perm, uint64_t shared,
 static uint64_t raw_perm_for(int open_flags)
 {
     return RAW_PERM_CONSISTENT_READ |
-           ((open_flags & O_ACCMODE) == O_RDWR ? RAW_PERM_WRITE : 0);
+           ((open_flags & O_ACCMODE) == O_RDWR ?
+            RAW_PERM_WRITE | RAW_PERM_RESIZE : 0);
 }
 
 /*
@@ -713,8 +717,11 @@ static int raw_open_common(BlockDriverState *bs, QDict *options, int flags,
     }
     s->is_blk = S_ISBLK(st.st_mode);
 
+    /* Without BDRV_O_NO_SHARE the user asked for force-share (-U) */
+    s->no_share = flags & BDRV_O_NO_SHARE;
+    s->shared = RAW_PERM_ALL;
     if (s->use_lock) {
-        ret = raw_set_locks(s->fd, raw_perm_for(s->open_flags), RAW_PERM_ALL,
+        ret = raw_set_locks(s->fd, raw_perm_for(s->open_flags), s->shared,
                             s->filename, errp);
         if (ret < 0) {
             goto fail;
@@ -750,6 +757,30 @@ fail:
         unlink(filename);
     }
     qemu_opts_del(opts);
+    return ret;
+}
+
+static int raw_unshare_write_resize(BlockDriverState *bs, Error **errp)
+{
+    BDRVRawState *s = bs->opaque;
+    uint64_t old = s->shared;
+    int ret;
+
+    if (!s->no_share) {
+        return 0;
+    }
+    s->shared &= ~(RAW_PERM_WRITE | RAW_PERM_RESIZE);
+    if (!s->use_lock || s->shared == old) {
+        return 0;
+    }
+    ret = raw_set_locks(s->fd, raw_perm_for(s->open_flags), s->shared,
+                        s->filename, errp);
+    if (ret < 0) {
+        /* Back to what we held: other users keep what they had */
+        s->shared = old;
+        raw_set_locks(s->fd, raw_perm_for(s->open_flags), old, s->filename,
+                      NULL);
+    }
     return ret;
 }
 
@@ -905,9 +936,17 @@ static int raw_reopen_prepare(BDRVReopenState *state, Error **errp)
         }
     }
     if (s->use_lock && !rs->dup) {
-        ret = raw_set_locks(fd, raw_perm_for(rs->open_flags), RAW_PERM_ALL,
+        /*
+         * The old descriptor's locks are ours too: drop them for the
+         * check, or the new descriptor would conflict with them (the
+         * abort takes them back)
+         */
+        raw_set_locks(s->fd, 0, RAW_PERM_ALL, s->filename, NULL);
+        ret = raw_set_locks(fd, raw_perm_for(rs->open_flags), s->shared,
                             s->filename, errp);
         if (ret < 0) {
+            raw_set_locks(s->fd, raw_perm_for(s->open_flags), s->shared,
+                          s->filename, NULL);
             goto fail;
         }
     }
@@ -928,6 +967,11 @@ fail:
             raw_set_odirect(s->fd, s->open_flags);
         }
         close(fd);
+        if (s->use_lock && !rs->dup) {
+            /* What the old descriptor held, in case it was dropped */
+            raw_set_locks(s->fd, raw_perm_for(s->open_flags), s->shared,
+                          s->filename, NULL);
+        }
     }
     g_free(state->opaque);
     state->opaque = NULL;
@@ -965,6 +1009,10 @@ static void raw_reopen_abort(BDRVReopenState *state)
             raw_set_odirect(s->fd, s->open_flags);
         }
         close(rs->fd);
+        if (s->use_lock && !rs->dup) {
+            raw_set_locks(s->fd, raw_perm_for(s->open_flags), s->shared,
+                          s->filename, NULL);
+        }
     }
     g_free(rs);
     state->opaque = NULL;
@@ -1846,6 +1894,7 @@ static BlockDriver bdrv_file = {
     .bdrv_get_allocated_file_size   = raw_get_allocated_file_size,
     .bdrv_has_zero_init             = raw_has_zero_init,
     .bdrv_get_info                  = raw_get_info,
+    .bdrv_unshare_write_resize      = raw_unshare_write_resize,
     .bdrv_refresh_limits            = raw_refresh_limits,
     .bdrv_refresh_filename          = raw_refresh_filename,
 
@@ -1877,6 +1926,7 @@ static BlockDriver bdrv_host_device = {
     .bdrv_getlength                 = raw_getlength,
     .bdrv_get_allocated_file_size   = raw_get_allocated_file_size,
     .bdrv_get_info                  = raw_get_info,
+    .bdrv_unshare_write_resize      = raw_unshare_write_resize,
     .bdrv_refresh_limits            = raw_refresh_limits,
     .bdrv_refresh_filename          = raw_refresh_filename,
 };

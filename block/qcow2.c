@@ -1248,6 +1248,14 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
     if (ret < 0) {
         return ret;
     }
+    /* The metadata lives in the file: nobody else may write or resize it */
+    if (bs->file->bs->drv->bdrv_unshare_write_resize) {
+        ret = bs->file->bs->drv->bdrv_unshare_write_resize(bs->file->bs,
+                                                           errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
 
     ret = qcow2_do_open(bs, options, flags, errp);
     if (ret < 0) {

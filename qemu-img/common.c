@@ -222,6 +222,10 @@ static BlockBackend *img_open_options(const char *filename, QDict *options,
         qobject_unref(options);
         return NULL;
     }
+    /* Without -U, formats keep others from writing their metadata */
+    if (!force_share) {
+        flags |= BDRV_O_NO_SHARE;
+    }
     blk = blk_new_open(filename, NULL, options, flags, &local_err);
     if (!blk) {
         error_prepend(&local_err, "Could not open '%s': ", what);

@@ -314,7 +314,9 @@ static bool opts_do_parse(QemuOpts *opts, const char *params,
         p = get_opt_name_value(p, firstname, &name, &value, &is_flag);
         firstname = NULL;
         if (is_flag && warn_on_flag && !is_help_option(name)) {
-            warn_report("short-form boolean option '%s' deprecated", name);
+            /* QEMU names the element as written: "noname" for name=off */
+            warn_report("short-form boolean option '%s%s' deprecated",
+                        strcmp(value, "off") ? "" : "no", name);
             error_printf("Please use %s=%s instead\n", name, value);
         }
         /* The id is taken when the instance is created */

@@ -213,6 +213,13 @@ struct BlockDriver {
      */
     void (*bdrv_refresh_filename)(BlockDriverState *bs);
     /*
+     * Image locking: a parent format keeps its metadata in this node, so
+     * (as QEMU's permission rules say) others may not write or resize it
+     * any more.  Protocol drivers that lock images re-take their locks;
+     * -errno and errp on a conflict.
+     */
+    int (*bdrv_unshare_write_resize)(BlockDriverState *bs, Error **errp);
+    /*
      * Format-specific information as QEMU's ImageInfoSpecific in JSON
      * form: {"type": "qcow2", "data": {"compat": "1.1", ...}} with QEMU's
      * key names and value types.  NULL if there is none.

@@ -258,7 +258,7 @@ static void test_parse_noisily_warns(void)
     g_test_trap_assert_stderr(
         "qemu-io: warning: short-form boolean option 'foo' deprecated\n"
         "Please use foo=on instead\n"
-        "qemu-io: warning: short-form boolean option 'ro' deprecated\n"
+        "qemu-io: warning: short-form boolean option 'noro' deprecated\n"
         "Please use ro=off instead\n"
         "qemu-io: Parameter 'size' expects a non-negative number below 2^64\n"
         "Optional suffix *respectively.\n");
