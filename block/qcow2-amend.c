@@ -420,6 +420,32 @@ static int coroutine_fn expand_zero_clusters(BlockDriverState *bs,
 
 /* compat */
 
+/* Whether the active image has a compressed cluster: 1, 0 or -errno */
+static int coroutine_fn has_compressed_clusters(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    g_autofree uint64_t *l2 = g_malloc(s->cluster_size);
+    int i, j, ret;
+
+    for (i = 0; i < s->l1_size; i++) {
+        uint64_t l2_offset = s->l1_table[i] & L1E_OFFSET_MASK;
+
+        if (!l2_offset) {
+            continue;
+        }
+        ret = bdrv_co_pread(bs->file, l2_offset, s->cluster_size, l2, 0);
+        if (ret < 0) {
+            return ret;
+        }
+        for (j = 0; j < s->l2_size; j++) {
+            if (GUINT64_FROM_BE(l2[j]) & QCOW_OFLAG_COMPRESSED) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int coroutine_fn amend_downgrade(BlockDriverState *bs,
                                         AmendProgress *p, Error **errp)
 {
@@ -471,11 +497,24 @@ static int coroutine_fn amend_downgrade(BlockDriverState *bs,
         return ret;
     }
     if (s->incompatible_features & QCOW2_INCOMPAT_COMPRESSION) {
-        error_setg(errp, "Cannot downgrade an image with zstd compression "
-                   "type and existing compressed clusters");
-        s->compatible_features = compat;
-        s->autoclear_features = autoclear;
-        return -ENOTSUP;
+        ret = has_compressed_clusters(bs);
+        if (ret) {
+            if (ret < 0) {
+                error_setg(errp, "Failed to check block status");
+                ret = -EINVAL;
+            } else {
+                error_setg(errp, "Cannot downgrade an image with zstd "
+                           "compression type and existing compressed "
+                           "clusters");
+                ret = -ENOTSUP;
+            }
+            s->compatible_features = compat;
+            s->autoclear_features = autoclear;
+            return ret;
+        }
+        /* Nothing is compressed yet: v2 knows only zlib */
+        s->incompatible_features &= ~QCOW2_INCOMPAT_COMPRESSION;
+        s->compression_type = QCOW2_COMPRESSION_TYPE_ZLIB;
     }
 
     s->qcow_version = 2;
