@@ -420,6 +420,32 @@ static int coroutine_fn expand_zero_clusters(BlockDriverState *bs,
 
 /* compat */
 
+/* Whether the active image has a compressed cluster: 1, 0 or -errno */
+static int coroutine_fn has_compressed_clusters(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    g_autofree uint64_t *l2 = g_malloc(s->cluster_size);
+    int i, j, ret;
+
+    for (i = 0; i < s->l1_size; i++) {
+        uint64_t l2_offset = s->l1_table[i] & L1E_OFFSET_MASK;
+
+        if (!l2_offset) {
+            continue;
+        }
+        ret = bdrv_co_pread(bs->file, l2_offset, s->cluster_size, l2, 0);
+        if (ret < 0) {
+            return ret;
+        }
+        for (j = 0; j < s->l2_size; j++) {
+            if (GUINT64_FROM_BE(l2[j]) & QCOW_OFLAG_COMPRESSED) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int coroutine_fn amend_downgrade(BlockDriverState *bs,
                                         AmendProgress *p, Error **errp)
 {
@@ -471,11 +497,24 @@ static int coroutine_fn amend_downgrade(BlockDriverState *bs,
         return ret;
     }
     if (s->incompatible_features & QCOW2_INCOMPAT_COMPRESSION) {
-        error_setg(errp, "Cannot downgrade an image with zstd compression "
-                   "type and existing compressed clusters");
-        s->compatible_features = compat;
-        s->autoclear_features = autoclear;
-        return -ENOTSUP;
+        ret = has_compressed_clusters(bs);
+        if (ret) {
+            if (ret < 0) {
+                error_setg(errp, "Failed to check block status");
+                ret = -EINVAL;
+            } else {
+                error_setg(errp, "Cannot downgrade an image with zstd "
+                           "compression type and existing compressed "
+                           "clusters");
+                ret = -ENOTSUP;
+            }
+            s->compatible_features = compat;
+            s->autoclear_features = autoclear;
+            return ret;
+        }
+        /* Nothing is compressed yet: v2 knows only zlib */
+        s->incompatible_features &= ~QCOW2_INCOMPAT_COMPRESSION;
+        s->compression_type = QCOW2_COMPRESSION_TYPE_ZLIB;
     }
 
     s->qcow_version = 2;
@@ -520,178 +559,297 @@ static int coroutine_fn amend_upgrade(BlockDriverState *bs,
 /* Refcount width */
 
 /*
- * Rebuild the refcount structure at 2^@order bits per entry.  The new
- * refcount blocks and table are appended past the end of the file and
- * count every cluster as the old structure does, minus the old
- * structure itself; one header write then switches to them.  Until that
- * write the new clusters are beyond everything the old structure
- * covers, so an interruption leaves the image as it was (plus unused
- * file space).
+ * The new refcount structure is built by walking the old one: every
+ * old refcount block (or hole in the table) is read entry by entry and
+ * the values are packed into new refcount blocks of the new width.  The
+ * first walks only allocate the new blocks (and then the new table) as
+ * ordinary clusters, counted by the old structure; as those allocations
+ * change refcounts, walks repeat until one allocates nothing.  A last
+ * walk writes the blocks, then the table is written and the header
+ * switched; the old structure is freed after that, in the new one.
+ * This is QEMU's algorithm, so the result is laid out as QEMU's is, and
+ * an interruption before the switch leaves only leaked clusters.
  */
+typedef struct RefcountWalk {
+    int order;
+    int block_size;             /* entries in a new refcount block */
+    uint64_t *table;            /* the new table, host endian */
+    uint64_t table_size;        /* its entries */
+    uint64_t index;             /* the new block being filled */
+    void *block;                /* its data, or NULL while allocating */
+    bool allocated;             /* a walk allocated a cluster */
+} RefcountWalk;
+
+/*
+ * The new block w->index is complete (@empty: all its refcounts are 0):
+ * allocate it (w->block NULL) or write it.
+ */
+static int coroutine_fn walk_finish_block(BlockDriverState *bs,
+                                          RefcountWalk *w, bool empty,
+                                          Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t offset;
+    int ret;
+
+    if (!w->block) {
+        if (empty) {
+            return 0;
+        }
+        if (w->index >= w->table_size) {
+            uint64_t n = ROUND_UP(w->index + 1, s->cluster_size / 8);
+
+            if (n > QCOW_MAX_REFTABLE_SIZE / 8) {
+                error_setg(errp, "This operation would make the refcount "
+                           "table grow beyond the maximum size supported "
+                           "by QEMU, aborting");
+                return -ENOTSUP;
+            }
+            w->table = g_renew(uint64_t, w->table, n);
+            memset(w->table + w->table_size, 0,
+                   (n - w->table_size) * sizeof(uint64_t));
+            w->table_size = n;
+        }
+        if (!w->table[w->index]) {
+            offset = qcow2_alloc_clusters(bs, s->cluster_size);
+            if (offset < 0) {
+                error_setg_errno(errp, -offset,
+                                 "Failed to allocate refblock");
+                return offset;
+            }
+            w->table[w->index] = offset;
+            w->allocated = true;
+        }
+        return 0;
+    }
+
+    if (w->index >= w->table_size || !w->table[w->index]) {
+        /* Only empty blocks go without a cluster */
+        return 0;
+    }
+    offset = w->table[w->index];
+    ret = qcow2_pre_write_overlap_check(bs, 0, offset, s->cluster_size);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Overlap check failed");
+        return ret;
+    }
+    ret = bdrv_co_pwrite(bs->file, offset, s->cluster_size, w->block, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to write refblock");
+        return ret;
+    }
+    return 0;
+}
+
+/* Walk number @walk of @walks over the old structure */
+static int coroutine_fn walk_refcounts(BlockDriverState *bs, RefcountWalk *w,
+                                       int walk, int walks, AmendProgress *p,
+                                       Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2SetRefcountFunc *set = qcow2_set_refcount_funcs[w->order];
+    int new_bits = 1 << w->order;
+    uint64_t t, total = (uint64_t)walks * s->refcount_table_size;
+    int pos = 0, i, ret;
+    bool empty = true;
+
+    w->index = 0;
+    for (t = 0; t < s->refcount_table_size; t++) {
+        uint64_t offset = s->refcount_table[t] & REFT_OFFSET_MASK;
+        void *old = NULL;
+
+        amend_progress(bs, p, walk * s->refcount_table_size + t, total);
+        if (offset) {
+            if (offset_into_cluster(s, offset)) {
+                qcow2_signal_corruption(bs, true, -1, -1, "Refblock offset %#"
+                                        PRIx64 " unaligned (reftable index: "
+                                        "%#" PRIx64 ")", offset, t);
+                error_setg(errp, "Image is corrupt (unaligned refblock "
+                           "offset)");
+                return -EIO;
+            }
+            ret = qcow2_cache_get(bs, s->refcount_block_cache, offset, &old);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Failed to retrieve refblock");
+                return ret;
+            }
+        }
+        for (i = 0; i < s->refcount_block_size; i++) {
+            uint64_t refcount = old ? s->get_refcount(old, i) : 0;
+
+            if (pos >= w->block_size) {
+                ret = walk_finish_block(bs, w, empty, errp);
+                if (ret < 0) {
+                    if (old) {
+                        qcow2_cache_put(s->refcount_block_cache, &old);
+                    }
+                    return ret;
+                }
+                w->index++;
+                pos = 0;
+                empty = true;
+            }
+            if (new_bits < 64 && refcount >> new_bits) {
+                qcow2_cache_put(s->refcount_block_cache, &old);
+                error_setg(errp, "Cannot decrease refcount entry width to "
+                           "%i bits: Cluster at offset %#" PRIx64 " has a "
+                           "refcount of %" PRIu64, new_bits,
+                           ((t << s->refcount_block_bits) + i) <<
+                           s->cluster_bits, refcount);
+                return -EINVAL;
+            }
+            if (w->block) {
+                set(w->block, pos, refcount);
+            }
+            pos++;
+            empty = empty && !refcount;
+        }
+        if (old) {
+            qcow2_cache_put(s->refcount_block_cache, &old);
+        }
+    }
+    if (pos > 0) {
+        if (w->block) {
+            for (; pos < w->block_size; pos++) {
+                set(w->block, pos, 0);
+            }
+        }
+        ret = walk_finish_block(bs, w, empty, errp);
+        if (ret < 0) {
+            return ret;
+        }
+        w->index++;
+    }
+    amend_progress(bs, p, (walk + 1) * s->refcount_table_size, total);
+    return 0;
+}
+
 static int coroutine_fn change_refcount_order(BlockDriverState *bs,
                                               int order, AmendProgress *p,
                                               Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    int new_bits = 1 << order;
-    uint64_t new_max = new_bits == 64 ? UINT64_MAX : (1ULL << new_bits) - 1;
-    int new_block_bits = s->cluster_bits - (order - 3);
-    int64_t new_block_size = 1LL << new_block_bits;
-    g_autofree uint64_t *refs = NULL;
-    g_autofree uint64_t *table = NULL;
+    RefcountWalk w = {
+        .order = order,
+        .block_size = 1 << (s->cluster_bits - (order - 3)),
+    };
     g_autofree uint8_t *block = NULL;
-    int64_t file_len, nb, total, nb_blocks, table_clusters, first_new;
-    int64_t table_entries, i;
-    uint32_t k;
-    uint8_t hdr[12], order_be[4];
+    uint64_t *old_table, old_size, old_offset, i;
+    int64_t table_offset = 0, table_allocated = 0;
+    int old_order, walk = 0;
     int ret;
 
-    ret = amend_empty_caches(bs);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to flush the metadata");
-        return ret;
-    }
-    file_len = bdrv_getlength(bs->file->bs);
-    if (file_len < 0) {
-        error_setg_errno(errp, -file_len, "Could not get the file size");
-        return file_len;
-    }
-    nb = size_to_clusters(s, file_len);
-    first_new = nb;
-
-    /* The new structure's size, counting its own clusters */
-    nb_blocks = 0;
-    table_clusters = 0;
+    /* Allocate until a walk needs no further cluster */
     do {
-        total = nb + nb_blocks + table_clusters;
-        i = DIV_ROUND_UP(total, new_block_size);
-        table_entries = ROUND_UP(i * 8, s->cluster_size) / 8;
-        if (i == nb_blocks &&
-            table_entries * 8 / s->cluster_size == table_clusters) {
-            break;
-        }
-        nb_blocks = i;
-        table_clusters = table_entries * 8 / s->cluster_size;
-    } while (true);
-
-    refs = g_try_new0(uint64_t, total);
-    if (!refs) {
-        error_setg(errp, "Could not allocate the refcount array");
-        return -ENOMEM;
-    }
-    for (i = 0; i < nb; i++) {
-        ret = qcow2_get_refcount(bs, i, &refs[i]);
+        w.allocated = false;
+        ret = walk_refcounts(bs, &w, walk, MAX(walk + 2, 3), p, errp);
+        walk++;
         if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to read the refcounts");
-            return ret;
+            goto out;
         }
-        if (refs[i] > new_max) {
-            error_setg(errp, "Cannot decrease refcount entry width to %i "
-                       "bits: Cluster at offset %#" PRIx64 " has a "
-                       "refcount of %" PRIu64, new_bits,
-                       (uint64_t)i << s->cluster_bits, refs[i]);
-            return -EINVAL;
+        if (w.allocated) {
+            if (table_offset) {
+                qcow2_free_clusters(bs, table_offset, table_allocated * 8,
+                                    QCOW2_DISCARD_NEVER);
+            }
+            table_offset = qcow2_alloc_clusters(bs, w.table_size * 8);
+            if (table_offset < 0) {
+                error_setg_errno(errp, -table_offset,
+                                 "Failed to allocate the new reftable");
+                ret = table_offset;
+                table_offset = 0;
+                goto out;
+            }
+            table_allocated = w.table_size;
         }
-        if (nb > 0) {
-            amend_progress(bs, p, i, 2 * nb);
-        }
-    }
-    /* The old structure is free in the new one */
-    for (i = 0; i < (int64_t)s->refcount_table_size * 8 / s->cluster_size;
-         i++) {
-        int64_t c = (s->refcount_table_offset >> s->cluster_bits) + i;
+    } while (w.allocated);
 
-        if (c < nb) {
-            refs[c] = 0;
-        }
-    }
-    for (k = 0; k < s->refcount_table_size; k++) {
-        int64_t c = (s->refcount_table[k] & REFT_OFFSET_MASK) >>
-                    s->cluster_bits;
-
-        if (s->refcount_table[k] && c < nb) {
-            refs[c] = 0;
-        }
-    }
-    for (i = nb; i < total; i++) {
-        refs[i] = 1;
-    }
-
-    /* Blocks first, then the table; all past the old end of the file */
+    /* Write the blocks, then the table */
     block = g_malloc(s->cluster_size);
-    table = g_new0(uint64_t, table_entries);
-    for (i = 0; i < nb_blocks; i++) {
-        int64_t offset = (first_new + i) << s->cluster_bits;
-        int64_t j;
-
-        memset(block, 0, s->cluster_size);
-        for (j = 0; j < new_block_size && i * new_block_size + j < total;
-             j++) {
-            qcow2_set_refcount_funcs[order](block, j,
-                                            refs[i * new_block_size + j]);
-        }
-        ret = bdrv_co_pwrite(bs->file, offset, s->cluster_size, block, 0);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to write a refcount block");
-            return ret;
-        }
-        table[i] = GUINT64_TO_BE(offset);
-        amend_progress(bs, p, nb + (nb * (i + 1)) / nb_blocks, 2 * nb);
+    w.block = block;
+    ret = walk_refcounts(bs, &w, walk, walk + 1, p, errp);
+    if (ret < 0) {
+        goto out;
     }
-    ret = bdrv_co_pwrite(bs->file,
-                         (first_new + nb_blocks) << s->cluster_bits,
-                         table_entries * 8, table, 0);
-    if (ret >= 0) {
-        ret = bdrv_co_flush(bs->file->bs);
+    ret = qcow2_pre_write_overlap_check(bs, 0, table_offset,
+                                        w.table_size * 8);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Overlap check failed");
+        goto out;
+    }
+    for (i = 0; i < w.table_size; i++) {
+        w.table[i] = GUINT64_TO_BE(w.table[i]);
+    }
+    ret = bdrv_co_pwrite(bs->file, table_offset, w.table_size * 8, w.table,
+                         0);
+    for (i = 0; i < w.table_size; i++) {
+        w.table[i] = GUINT64_FROM_BE(w.table[i]);
     }
     if (ret < 0) {
-        error_setg_errno(errp, -ret, "Failed to write the refcount table");
-        return ret;
+        error_setg_errno(errp, -ret, "Failed to write the new reftable");
+        goto out;
+    }
+    ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to flush the refblock cache");
+        goto out;
     }
 
-    /* Switch: the table location and the width in one header write */
-    {
-        g_autofree uint8_t *h = g_malloc(QCOW2_HDR_V3_MIN_LENGTH);
-
-        ret = bdrv_co_pread(bs->file, 0, QCOW2_HDR_V3_MIN_LENGTH, h, 0);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to update the image header");
-            return ret;
-        }
-        qcow2_st64(hdr, (first_new + nb_blocks) << s->cluster_bits);
-        qcow2_st32(hdr + 8, table_clusters);
-        qcow2_st32(order_be, order);
-        memcpy(h + QCOW2_HDR_REFTABLE_OFFSET, hdr, sizeof(hdr));
-        memcpy(h + QCOW2_HDR_REFCOUNT_ORDER, order_be, sizeof(order_be));
-        ret = bdrv_co_pwrite_sync(bs->file, QCOW2_HDR_REFTABLE_OFFSET,
-                                  QCOW2_HDR_V3_MIN_LENGTH -
-                                  QCOW2_HDR_REFTABLE_OFFSET,
-                                  h + QCOW2_HDR_REFTABLE_OFFSET, 0);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to update the image header");
-            return ret;
-        }
-    }
-
-    /* The new structure is the image's: take it over in memory */
-    for (i = 0; i < table_entries; i++) {
-        table[i] = GUINT64_FROM_BE(table[i]);
-    }
-    g_free(s->refcount_table);
-    s->refcount_table = g_steal_pointer(&table);
-    s->refcount_table_offset = (first_new + nb_blocks) << s->cluster_bits;
-    s->refcount_table_size = table_entries;
-    s->refcount_table_used = nb_blocks;
+    /* Switch */
+    old_order = s->refcount_order;
+    old_size = s->refcount_table_size;
+    old_offset = s->refcount_table_offset;
     s->refcount_order = order;
-    s->refcount_bits = new_bits;
-    s->refcount_max = new_max;
-    s->refcount_block_bits = new_block_bits;
-    s->refcount_block_size = new_block_size;
+    s->refcount_table_size = w.table_size;
+    s->refcount_table_offset = table_offset;
+    ret = amend_write_header(bs);
+    if (ret < 0) {
+        s->refcount_order = old_order;
+        s->refcount_table_size = old_size;
+        s->refcount_table_offset = old_offset;
+        error_setg_errno(errp, -ret, "Failed to update the qcow2 header");
+        goto out;
+    }
+    qcow2_cache_empty(s->refcount_block_cache);
+    old_table = s->refcount_table;
+    s->refcount_table = w.table;
+    s->refcount_table_used = 0;
+    for (i = 0; i < w.table_size; i++) {
+        if (w.table[i]) {
+            s->refcount_table_used = i + 1;
+        }
+    }
+    s->refcount_bits = 1 << order;
+    s->refcount_max = s->refcount_bits == 64 ? UINT64_MAX
+                                             : (1ULL << s->refcount_bits) - 1;
+    s->refcount_block_bits = s->cluster_bits - (order - 3);
+    s->refcount_block_size = 1 << s->refcount_block_bits;
     s->get_refcount = qcow2_get_refcount_funcs[order];
     s->set_refcount = qcow2_set_refcount_funcs[order];
-    s->free_cluster_index = 0;
-    amend_progress(bs, p, 2 * nb, 2 * nb);
-    return 0;
+
+    /* From here on, what is freed is the old structure */
+    w.table = old_table;
+    w.table_size = old_size;
+    table_offset = old_offset;
+    table_allocated = old_size;
+
+out:
+    if (w.table) {
+        for (i = 0; i < w.table_size; i++) {
+            uint64_t offset = w.table[i] & REFT_OFFSET_MASK;
+
+            if (offset) {
+                qcow2_free_clusters(bs, offset, s->cluster_size,
+                                    QCOW2_DISCARD_OTHER);
+            }
+        }
+        g_free(w.table);
+        if (table_offset > 0) {
+            qcow2_free_clusters(bs, table_offset, table_allocated * 8,
+                                QCOW2_DISCARD_OTHER);
+        }
+    }
+    return ret;
 }
 
 /* The hook */

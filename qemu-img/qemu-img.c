@@ -20,9 +20,8 @@
 
 typedef struct ImgCmd {
     const char *name;
-    /* NULL: a QEMU subcommand this tool does not implement yet */
     int (*handler)(int argc, char **argv);
-    /* Synopsis for --help (implemented commands only) */
+    /* Synopsis for --help */
     const char *syntax;
 } ImgCmd;
 
@@ -106,9 +105,7 @@ void img_help(void)
            "\n"
            "Command syntax:\n");
     for (cmd = img_cmds; cmd->name; cmd++) {
-        if (cmd->handler) {
-            printf("  %s\n", cmd->syntax);
-        }
+        printf("  %s\n", cmd->syntax);
     }
     printf("\n"
            "Command parameters:\n"
@@ -133,13 +130,7 @@ void img_help(void)
            "supported formats\n"
            "  '-q' use Quiet mode - do not print any output (except errors)\n"
            "\n"
-           "Not implemented yet:");
-    for (cmd = img_cmds; cmd->name; cmd++) {
-        if (!cmd->handler) {
-            printf(" %s", cmd->name);
-        }
-    }
-    printf("\n\nSupported formats:");
+           "Supported formats:");
     bdrv_iterate_format(print_format_name, NULL);
     printf("\n");
     exit(EXIT_SUCCESS);
@@ -461,10 +452,6 @@ int main(int argc, char **argv)
 
     for (cmd = img_cmds; cmd->name; cmd++) {
         if (!strcmp(cmdname, cmd->name)) {
-            if (!cmd->handler) {
-                error_report("Command not implemented yet: %s", cmdname);
-                return 1;
-            }
             return cmd->handler(argc, argv);
         }
     }
