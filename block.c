@@ -1200,7 +1200,8 @@ static bool bdrv_open_find_driver(const char **filename, QDict *options,
  * given.  *file_bs stays NULL otherwise.
  */
 static bool bdrv_open_protocol_child(const char *filename, QDict *options,
-                                     int flags, BlockDriverState **file_bs,
+                                     int flags, bool filter,
+                                     BlockDriverState **file_bs,
                                      Error **errp)
 {
     QDict *file_options = NULL;
@@ -1212,8 +1213,10 @@ static bool bdrv_open_protocol_child(const char *filename, QDict *options,
         qobject_unref(file_options);
         return true;
     }
+    /* As bdrv_open_file_child(): a format's file always accepts unmap */
     *file_bs = bdrv_open_inherit(filename, file_ref, file_options,
-                                 bdrv_child_flags(flags, BDRV_O_PROTOCOL),
+                                 bdrv_child_flags(flags, BDRV_O_PROTOCOL |
+                                                  (filter ? 0 : BDRV_O_UNMAP)),
                                  errp);
     qdict_del(options, "file");
     return *file_bs != NULL;
@@ -1352,7 +1355,8 @@ static BlockDriverState *bdrv_open_inherit(const char *filename,
         !(drv && !drv->bdrv_probe && drv->is_filter &&
           !qdict_haskey(options, "file") &&
           !qdict_count_prefixed_entries(options, "file.") && !filename)) {
-        if (!bdrv_open_protocol_child(filename, options, flags, &file_bs,
+        if (!bdrv_open_protocol_child(filename, options, flags,
+                                      drv && drv->is_filter, &file_bs,
                                       errp)) {
             goto fail;
         }

@@ -124,9 +124,10 @@ static bool add_ext(uint8_t *buf, size_t size, size_t *pos, uint32_t magic,
 
 /*
  * Write the whole header cluster from the in-memory state: the fixed
- * header for s->qcow_version, then the backing format, the feature name
- * table (v3), the bitmaps extension, the extensions we keep unread, the
- * end marker and the backing file name; QEMU's layout.
+ * header for s->qcow_version, then the backing format, the data file
+ * name, the feature name table (v3), the bitmaps extension, the
+ * extensions we keep unread, the end marker and the backing file name;
+ * QEMU's layout.
  */
 static int coroutine_fn amend_write_header(BlockDriverState *bs)
 {
@@ -161,6 +162,11 @@ static int coroutine_fn amend_write_header(BlockDriverState *bs)
     if (s->image_backing_format &&
         !add_ext(buf, size, &pos, QCOW2_EXT_MAGIC_BACKING_FORMAT,
                  s->image_backing_format, strlen(s->image_backing_format))) {
+        return -ENOSPC;
+    }
+    if (s->image_data_file &&
+        !add_ext(buf, size, &pos, QCOW2_EXT_MAGIC_DATA_FILE,
+                 s->image_data_file, strlen(s->image_data_file))) {
         return -ENOSPC;
     }
     /* As at creation: no feature names in small header clusters */
@@ -863,6 +869,7 @@ int coroutine_fn qcow2_co_amend_options(BlockDriverState *bs, QemuOpts *opts,
     int old_version = s->qcow_version, new_version = old_version;
     const char *backing_file = NULL, *backing_fmt = NULL;
     bool lazy_refcounts = s->use_lazy_refcounts;
+    const char *data_file = NULL;
     bool data_file_raw = s->autoclear_features &
                          QCOW2_AUTOCLEAR_DATA_FILE_RAW;
     int refcount_bits = s->refcount_bits;
@@ -922,7 +929,8 @@ int coroutine_fn qcow2_co_amend_options(BlockDriverState *bs, QemuOpts *opts,
                 return -EINVAL;
             }
         } else if (!strcmp(desc->name, BLOCK_OPT_DATA_FILE)) {
-            if (qemu_opt_get(opts, desc->name) &&
+            data_file = qemu_opt_get(opts, desc->name);
+            if (data_file &&
                 !(s->incompatible_features & QCOW2_INCOMPAT_DATA_FILE)) {
                 error_setg(errp, "data-file can only be set for images "
                            "that use an external data file");
@@ -971,6 +979,11 @@ int coroutine_fn qcow2_co_amend_options(BlockDriverState *bs, QemuOpts *opts,
 
     if (!data_file_raw) {
         s->autoclear_features &= ~QCOW2_AUTOCLEAR_DATA_FILE_RAW;
+    }
+    /* A new name for the data file takes effect at the next open */
+    if (data_file) {
+        g_free(s->image_data_file);
+        s->image_data_file = *data_file ? g_strdup(data_file) : NULL;
     }
     ret = amend_update_header(bs, errp);
     if (ret < 0) {

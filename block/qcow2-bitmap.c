@@ -413,7 +413,7 @@ fail:
     for (i = 0; i < nb; i++) {
         if (table[i]) {
             qcow2_free_clusters(bs, table[i], s->cluster_size,
-                                QCOW2_DISCARD_OTHER);
+                                QCOW2_DISCARD_ALWAYS);
         }
     }
     if (info->table_offset) {
@@ -444,8 +444,9 @@ static void coroutine_fn free_bitmap_clusters(BlockDriverState *bs,
 
             if (offset && !(entry & QCOW2_BME_TABLE_RESERVED_MASK) &&
                 !offset_into_cluster(s, offset)) {
+                /* As QEMU: freed bitmap data is always discarded */
                 qcow2_free_clusters(bs, offset, s->cluster_size,
-                                    QCOW2_DISCARD_OTHER);
+                                    QCOW2_DISCARD_ALWAYS);
             }
         }
     }
