@@ -1249,12 +1249,10 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
         return ret;
     }
     /* The metadata lives in the file: nobody else may write or resize it */
-    if (bs->file->bs->drv->bdrv_unshare_write_resize) {
-        ret = bs->file->bs->drv->bdrv_unshare_write_resize(bs->file->bs,
-                                                           errp);
-        if (ret < 0) {
-            return ret;
-        }
+    ret = bdrv_add_perm(bs->file->bs, BLK_PERM_WRITE | BLK_PERM_RESIZE,
+                        BLK_PERM_WRITE | BLK_PERM_RESIZE, errp);
+    if (ret < 0) {
+        return ret;
     }
 
     ret = qcow2_do_open(bs, options, flags, errp);

@@ -144,7 +144,22 @@ static int raw_open(BlockDriverState *bs, QDict *options, int flags,
         file_bs->supported_zero_flags;
 
     /* The core prints the warning about probed raw images */
-    return raw_apply_options(bs, s, &ro, errp);
+    ret = raw_apply_options(bs, s, &ro, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    /* As in QEMU, nobody may resize the file under a window into it */
+    if (s->offset || s->has_size) {
+        ret = bdrv_add_perm(file_bs, 0, BLK_PERM_RESIZE, errp);
+    }
+    return ret;
+}
+
+/* A filter as far as permissions go: the file gets what we are asked */
+static int raw_add_perm(BlockDriverState *bs, uint64_t perm,
+                        uint64_t unshared, Error **errp)
+{
+    return bdrv_add_perm(bs->file->bs, perm, unshared, errp);
 }
 
 static int raw_probe(const uint8_t *buf, int buf_size, const char *filename)
@@ -423,6 +438,7 @@ static BlockMeasureInfo *raw_measure(QemuOpts *opts, BlockDriverState *in_bs,
 static BlockDriver bdrv_raw = {
     .format_name            = "raw",
     .instance_size          = sizeof(BDRVRawState),
+    .bdrv_add_perm          = raw_add_perm,
 
     .bdrv_probe             = raw_probe,
     .bdrv_open              = raw_open,
