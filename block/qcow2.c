@@ -1456,6 +1456,15 @@ static void qcow2_reopen_commit(BDRVReopenState *state)
     } else {
         qcow2_apply_options(bs, &r->opts);
     }
+    if (bdrv_is_read_only(bs) && !state->read_only) {
+        Error *local_err = NULL;
+
+        /* Not fatal, as in QEMU: the bitmaps just stay read-only */
+        if (qcow2_reopen_bitmaps_rw(bs, &local_err) < 0) {
+            error_prepend(&local_err, "%s: ", bdrv_get_node_name(bs));
+            error_report_err(local_err);
+        }
+    }
     qcow2_reopen_free(r);
     state->opaque = NULL;
 }
