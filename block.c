@@ -414,7 +414,8 @@ static int bdrv_child_flags(int parent_flags, int extra)
 {
     int keep = BDRV_O_RDWR | BDRV_O_CACHE_MASK | BDRV_O_NATIVE_AIO |
                BDRV_O_IO_URING | BDRV_O_UNMAP | BDRV_O_NO_IO |
-               BDRV_O_AUTO_RDONLY | BDRV_O_NO_SHARE | BDRV_O_CHECK;
+               BDRV_O_AUTO_RDONLY | BDRV_O_NO_SHARE | BDRV_O_CHECK |
+               BDRV_O_RESIZE;
 
     return (parent_flags & keep) | extra;
 }
@@ -465,6 +466,15 @@ BdrvChild *bdrv_open_child(const char *filename, QDict *options,
     child = bdrv_attach_child(parent, bs, bdref_key, role, errp);
     bdrv_unref(bs);
     return child;
+}
+
+int bdrv_add_perm(BlockDriverState *bs, uint64_t perm, uint64_t unshared,
+                  Error **errp)
+{
+    if (!bs->drv || !bs->drv->bdrv_add_perm) {
+        return 0;
+    }
+    return bs->drv->bdrv_add_perm(bs, perm, unshared, errp);
 }
 
 int bdrv_open_file_child(const char *filename, QDict *options,

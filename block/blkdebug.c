@@ -1279,7 +1279,15 @@ static void blkdebug_refresh_filename(BlockDriverState *bs)
     }
 }
 
+/* Permissions pass through to the image, as for any filter */
+static int blkdebug_add_perm(BlockDriverState *bs, uint64_t perm,
+                             uint64_t unshared, Error **errp)
+{
+    return bdrv_add_perm(bs->file->bs, perm, unshared, errp);
+}
+
 static BlockDriver bdrv_blkdebug = {
+    .bdrv_add_perm          = blkdebug_add_perm,
     .format_name                = "blkdebug",
     .protocol_name              = "blkdebug",
     .instance_size              = sizeof(BDRVBlkdebugState),

@@ -35,11 +35,12 @@
  * a shared OFD lock on byte RAW_LOCK_PERM_BASE + i for each permission
  * bit i it uses, and on RAW_LOCK_SHARED_BASE + i for each one it does not
  * let others have.  There is no permission graph here, so a node uses
- * what QEMU's formats ask of their file: consistent read, plus write and
- * resize when writable.  It shares everything, until a format with its
- * metadata in it (qcow2) takes write and resize away, unless the image is
- * opened with force-share (BDRV_O_NO_SHARE unset).  (QEMU's raw format
- * does not share resize; ours does.)
+ * what QEMU's formats ask of their file: consistent read, plus write when
+ * writable, and resize when opened to resize (BDRV_O_RESIZE) or when a
+ * resize or a format on top (.bdrv_add_perm) asks for it.  It shares
+ * everything, until a format with its metadata in it (qcow2) takes write
+ * and resize away, or raw with an offset or size takes resize away,
+ * unless the image is opened with force-share (BDRV_O_NO_SHARE unset).
  */
 #define RAW_LOCK_PERM_BASE      100
 #define RAW_LOCK_SHARED_BASE    200
@@ -70,6 +71,7 @@ typedef struct BDRVRawState {
     FileAioMode aio;
     bool use_lock;              /* take QEMU-compatible image locks */
     uint64_t shared;            /* permissions the locks let others have */
+    uint64_t wanted;            /* write/resize used while writable */
     bool no_share;              /* no force-share: formats may unshare */
 #ifdef CONFIG_LINUX_AIO
     LinuxAioState *laio;
@@ -338,11 +340,11 @@ static int raw_set_locks(int fd, uint64_t perm, uint64_t shared,
     return 0;
 }
 
-static uint64_t raw_perm_for(int open_flags)
+/* What @s uses when open with @open_flags: write and resize need O_RDWR */
+static uint64_t raw_perm_for(BDRVRawState *s, int open_flags)
 {
     return RAW_PERM_CONSISTENT_READ |
-           ((open_flags & O_ACCMODE) == O_RDWR ?
-            RAW_PERM_WRITE | RAW_PERM_RESIZE : 0);
+           ((open_flags & O_ACCMODE) == O_RDWR ? s->wanted : 0);
 }
 
 /*
@@ -720,8 +722,11 @@ static int raw_open_common(BlockDriverState *bs, QDict *options, int flags,
     /* Without BDRV_O_NO_SHARE the user asked for force-share (-U) */
     s->no_share = flags & BDRV_O_NO_SHARE;
     s->shared = RAW_PERM_ALL;
+    /* Resize only for who asked for it, or a format on top (see below) */
+    s->wanted = RAW_PERM_WRITE |
+                ((flags & BDRV_O_RESIZE) ? RAW_PERM_RESIZE : 0);
     if (s->use_lock) {
-        ret = raw_set_locks(s->fd, raw_perm_for(s->open_flags), s->shared,
+        ret = raw_set_locks(s->fd, raw_perm_for(s, s->open_flags), s->shared,
                             s->filename, errp);
         if (ret < 0) {
             goto fail;
@@ -760,26 +765,31 @@ fail:
     return ret;
 }
 
-static int raw_unshare_write_resize(BlockDriverState *bs, Error **errp)
+/* Take @perm (if writable) and stop sharing @unshared, re-taking locks */
+static int raw_add_perm(BlockDriverState *bs, uint64_t perm,
+                        uint64_t unshared, Error **errp)
 {
     BDRVRawState *s = bs->opaque;
-    uint64_t old = s->shared;
+    uint64_t old_shared = s->shared;
+    uint64_t old_wanted = s->wanted;
     int ret;
 
-    if (!s->no_share) {
+    s->wanted |= perm & (RAW_PERM_WRITE | RAW_PERM_RESIZE);
+    if (s->no_share) {
+        s->shared &= ~unshared;
+    }
+    if (!s->use_lock ||
+        (s->shared == old_shared && s->wanted == old_wanted)) {
         return 0;
     }
-    s->shared &= ~(RAW_PERM_WRITE | RAW_PERM_RESIZE);
-    if (!s->use_lock || s->shared == old) {
-        return 0;
-    }
-    ret = raw_set_locks(s->fd, raw_perm_for(s->open_flags), s->shared,
+    ret = raw_set_locks(s->fd, raw_perm_for(s, s->open_flags), s->shared,
                         s->filename, errp);
     if (ret < 0) {
         /* Back to what we held: other users keep what they had */
-        s->shared = old;
-        raw_set_locks(s->fd, raw_perm_for(s->open_flags), old, s->filename,
-                      NULL);
+        s->shared = old_shared;
+        s->wanted = old_wanted;
+        raw_set_locks(s->fd, raw_perm_for(s, s->open_flags), old_shared,
+                      s->filename, NULL);
     }
     return ret;
 }
@@ -942,10 +952,10 @@ static int raw_reopen_prepare(BDRVReopenState *state, Error **errp)
          * abort takes them back)
          */
         raw_set_locks(s->fd, 0, RAW_PERM_ALL, s->filename, NULL);
-        ret = raw_set_locks(fd, raw_perm_for(rs->open_flags), s->shared,
+        ret = raw_set_locks(fd, raw_perm_for(s, rs->open_flags), s->shared,
                             s->filename, errp);
         if (ret < 0) {
-            raw_set_locks(s->fd, raw_perm_for(s->open_flags), s->shared,
+            raw_set_locks(s->fd, raw_perm_for(s, s->open_flags), s->shared,
                           s->filename, NULL);
             goto fail;
         }
@@ -969,7 +979,7 @@ fail:
         close(fd);
         if (s->use_lock && !rs->dup) {
             /* What the old descriptor held, in case it was dropped */
-            raw_set_locks(s->fd, raw_perm_for(s->open_flags), s->shared,
+            raw_set_locks(s->fd, raw_perm_for(s, s->open_flags), s->shared,
                           s->filename, NULL);
         }
     }
@@ -1010,7 +1020,7 @@ static void raw_reopen_abort(BDRVReopenState *state)
         }
         close(rs->fd);
         if (s->use_lock && !rs->dup) {
-            raw_set_locks(s->fd, raw_perm_for(s->open_flags), s->shared,
+            raw_set_locks(s->fd, raw_perm_for(s, s->open_flags), s->shared,
                           s->filename, NULL);
         }
     }
@@ -1610,6 +1620,15 @@ static int coroutine_fn raw_co_truncate(BlockDriverState *bs, int64_t offset,
         return -err;
     }
 
+    /* Like QEMU, resizing takes the "resize" lock if it is not held yet */
+    if (!(s->wanted & RAW_PERM_RESIZE)) {
+        int ret = raw_add_perm(bs, RAW_PERM_RESIZE, 0, errp);
+
+        if (ret < 0) {
+            return ret;
+        }
+    }
+
     if (S_ISREG(st.st_mode)) {
         /* Regular files always get exactly @offset */
         return raw_regular_truncate(s, s->fd, offset, prealloc, errp);
@@ -1894,7 +1913,7 @@ static BlockDriver bdrv_file = {
     .bdrv_get_allocated_file_size   = raw_get_allocated_file_size,
     .bdrv_has_zero_init             = raw_has_zero_init,
     .bdrv_get_info                  = raw_get_info,
-    .bdrv_unshare_write_resize      = raw_unshare_write_resize,
+    .bdrv_add_perm                  = raw_add_perm,
     .bdrv_refresh_limits            = raw_refresh_limits,
     .bdrv_refresh_filename          = raw_refresh_filename,
 
@@ -1926,7 +1945,7 @@ static BlockDriver bdrv_host_device = {
     .bdrv_getlength                 = raw_getlength,
     .bdrv_get_allocated_file_size   = raw_get_allocated_file_size,
     .bdrv_get_info                  = raw_get_info,
-    .bdrv_unshare_write_resize      = raw_unshare_write_resize,
+    .bdrv_add_perm                  = raw_add_perm,
     .bdrv_refresh_limits            = raw_refresh_limits,
     .bdrv_refresh_filename          = raw_refresh_filename,
 };

@@ -737,6 +737,60 @@ int coroutine_fn qcow2_co_store_bitmaps(BlockDriverState *bs, Error **errp)
     return 0;
 }
 
+/*
+ * A read-only image turns writable: its bitmaps may change from now on,
+ * so (as in QEMU) the loaded ones with valid contents are marked in use
+ * on disk and may then be written.  Inconsistent ones stay read-only.
+ */
+int coroutine_fn qcow2_co_reopen_bitmaps_rw(BlockDriverState *bs,
+                                            Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    g_autofree bool *marked = NULL;
+    bool needs_update = false;
+    uint32_t i;
+    int ret;
+
+    if (!s->bitmaps || !s->nb_bitmaps) {
+        return 0;
+    }
+    marked = g_new0(bool, s->nb_bitmaps);
+    for (i = 0; i < s->nb_bitmaps; i++) {
+        BdrvDirtyBitmap *bitmap = find_bitmap_by_id(bs,
+                                                    s->bitmaps[i].loaded_id);
+
+        if (!bitmap || (s->bitmaps[i].flags & QCOW2_BME_FLAG_IN_USE)) {
+            continue;
+        }
+        s->bitmaps[i].flags |= QCOW2_BME_FLAG_IN_USE;
+        marked[i] = needs_update = true;
+    }
+    if (!needs_update) {
+        return 0;
+    }
+    qemu_co_mutex_lock(&s->lock);
+    ret = write_dir_flags(bs);
+    qemu_co_mutex_unlock(&s->lock);
+    for (i = 0; i < s->nb_bitmaps; i++) {
+        BdrvDirtyBitmap *bitmap;
+
+        if (!marked[i]) {
+            continue;
+        }
+        if (ret < 0) {
+            /* Not in use on disk: they stay read-only */
+            s->bitmaps[i].flags &= ~QCOW2_BME_FLAG_IN_USE;
+            continue;
+        }
+        bitmap = find_bitmap_by_id(bs, s->bitmaps[i].loaded_id);
+        bdrv_dirty_bitmap_set_readonly(bitmap, false);
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Can't update bitmap directory");
+    }
+    return ret;
+}
+
 /* New bitmaps */
 
 bool qcow2_supports_persistent_dirty_bitmap(BlockDriverState *bs)

@@ -1249,12 +1249,10 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
         return ret;
     }
     /* The metadata lives in the file: nobody else may write or resize it */
-    if (bs->file->bs->drv->bdrv_unshare_write_resize) {
-        ret = bs->file->bs->drv->bdrv_unshare_write_resize(bs->file->bs,
-                                                           errp);
-        if (ret < 0) {
-            return ret;
-        }
+    ret = bdrv_add_perm(bs->file->bs, BLK_PERM_WRITE | BLK_PERM_RESIZE,
+                        BLK_PERM_WRITE | BLK_PERM_RESIZE, errp);
+    if (ret < 0) {
+        return ret;
     }
 
     ret = qcow2_do_open(bs, options, flags, errp);
@@ -1457,6 +1455,15 @@ static void qcow2_reopen_commit(BDRVReopenState *state)
         cache_clean_timer_init(bs);
     } else {
         qcow2_apply_options(bs, &r->opts);
+    }
+    if (bdrv_is_read_only(bs) && !state->read_only) {
+        Error *local_err = NULL;
+
+        /* Not fatal, as in QEMU: the bitmaps just stay read-only */
+        if (qcow2_reopen_bitmaps_rw(bs, &local_err) < 0) {
+            error_prepend(&local_err, "%s: ", bdrv_get_node_name(bs));
+            error_report_err(local_err);
+        }
     }
     qcow2_reopen_free(r);
     state->opaque = NULL;

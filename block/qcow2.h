@@ -564,6 +564,11 @@ int coroutine_fn qcow2_co_load_bitmaps(BlockDriverState *bs, int flags,
 /* Write every persistent bitmap, a new directory and header extension */
 int coroutine_fn qcow2_co_store_bitmaps(BlockDriverState *bs, Error **errp);
 int co_wrapper_mixed qcow2_store_bitmaps(BlockDriverState *bs, Error **errp);
+/* Read-only to read-write: mark the loaded bitmaps in use on disk */
+int coroutine_fn qcow2_co_reopen_bitmaps_rw(BlockDriverState *bs,
+                                            Error **errp);
+int co_wrapper_mixed qcow2_reopen_bitmaps_rw(BlockDriverState *bs,
+                                             Error **errp);
 bool qcow2_supports_persistent_dirty_bitmap(BlockDriverState *bs);
 bool qcow2_can_store_new_dirty_bitmap(BlockDriverState *bs, const char *name,
                                       uint32_t granularity, Error **errp);

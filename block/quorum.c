@@ -283,6 +283,16 @@ static bool quorum_open_children(BlockDriverState *bs, QDict *options,
             quorum_close_children(bs);
             return false;
         }
+        /*
+         * As in QEMU, nobody else may write to or resize a child: the
+         * children would differ.  So an image that is two children of a
+         * writable quorum fails on the image lock of the second one.
+         */
+        if (bdrv_add_perm(child->bs, 0, BLK_PERM_WRITE | BLK_PERM_RESIZE,
+                          errp) < 0) {
+            quorum_close_children(bs);
+            return false;
+        }
     }
     return true;
 }

@@ -16,6 +16,7 @@
 typedef struct BDRVRawState {
     uint64_t offset;            /* where the image starts in the file */
     uint64_t size;              /* image length */
+    bool has_offset;            /* offset was given (even 0) */
     bool has_size;              /* size was given (else: rest of file) */
 } BDRVRawState;
 
@@ -23,6 +24,7 @@ typedef struct BDRVRawState {
 typedef struct RawOptions {
     uint64_t offset;
     uint64_t size;
+    bool has_offset;
     bool has_size;
 } RawOptions;
 
@@ -67,6 +69,7 @@ static int raw_read_options(QDict *options, RawOptions *ro, Error **errp)
         ret = -EINVAL;
     } else {
         ro->offset = qemu_opt_get_size(opts, RAW_OPT_OFFSET, 0);
+        ro->has_offset = qemu_opt_find(opts, RAW_OPT_OFFSET);
         ro->has_size = qemu_opt_find(opts, RAW_OPT_SIZE);
         ro->size = qemu_opt_get_size(opts, RAW_OPT_SIZE, 0);
     }
@@ -108,6 +111,7 @@ static int raw_apply_options(BlockDriverState *bs, BDRVRawState *s,
     }
 
     s->offset = ro->offset;
+    s->has_offset = ro->has_offset;
     s->has_size = ro->has_size;
     s->size = ro->has_size ? ro->size : real_size - ro->offset;
     return 0;
@@ -144,7 +148,22 @@ static int raw_open(BlockDriverState *bs, QDict *options, int flags,
         file_bs->supported_zero_flags;
 
     /* The core prints the warning about probed raw images */
-    return raw_apply_options(bs, s, &ro, errp);
+    ret = raw_apply_options(bs, s, &ro, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    /* As in QEMU, nobody may resize the file under a window into it */
+    if (s->offset || s->has_size) {
+        ret = bdrv_add_perm(file_bs, 0, BLK_PERM_RESIZE, errp);
+    }
+    return ret;
+}
+
+/* A filter as far as permissions go: the file gets what we are asked */
+static int raw_add_perm(BlockDriverState *bs, uint64_t perm,
+                        uint64_t unshared, Error **errp)
+{
+    return bdrv_add_perm(bs->file->bs, perm, unshared, errp);
 }
 
 static int raw_probe(const uint8_t *buf, int buf_size, const char *filename)
@@ -370,7 +389,11 @@ static void raw_refresh_limits(BlockDriverState *bs, Error **errp)
     }
 }
 
-/* A window of a file is not the file: then json:{} has to describe us */
+/*
+ * A window of a file is not the file: then json:{} has to describe us.
+ * As in QEMU, an offset or size that was given at all (even offset=0)
+ * makes the name json:{...}.
+ */
 static void raw_refresh_filename(BlockDriverState *bs)
 {
     BDRVRawState *s = bs->opaque;
@@ -379,7 +402,7 @@ static void raw_refresh_filename(BlockDriverState *bs)
      * Only over a protocol node does the child's name describe this
      * graph; over a format node (raw over qcow2) the name is json:
      */
-    if (s->offset || s->has_size || !bs->file->bs->drv ||
+    if (s->has_offset || s->has_size || !bs->file->bs->drv ||
         !bs->file->bs->drv->protocol_name) {
         bs->exact_filename[0] = '\0';
         return;
@@ -423,6 +446,7 @@ static BlockMeasureInfo *raw_measure(QemuOpts *opts, BlockDriverState *in_bs,
 static BlockDriver bdrv_raw = {
     .format_name            = "raw",
     .instance_size          = sizeof(BDRVRawState),
+    .bdrv_add_perm          = raw_add_perm,
 
     .bdrv_probe             = raw_probe,
     .bdrv_open              = raw_open,

@@ -213,12 +213,14 @@ struct BlockDriver {
      */
     void (*bdrv_refresh_filename)(BlockDriverState *bs);
     /*
-     * Image locking: a parent format keeps its metadata in this node, so
-     * (as QEMU's permission rules say) others may not write or resize it
-     * any more.  Protocol drivers that lock images re-take their locks;
-     * -errno and errp on a conflict.
+     * Image locking: a parent needs the BLK_PERM_* bits @perm on this
+     * node and lets nobody else have those in @unshared (a format keeps
+     * its metadata in it: write and resize).  Protocol drivers that lock
+     * images re-take their locks, filters pass the request on to their
+     * file; -errno and errp on a conflict.  Use bdrv_add_perm().
      */
-    int (*bdrv_unshare_write_resize)(BlockDriverState *bs, Error **errp);
+    int (*bdrv_add_perm)(BlockDriverState *bs, uint64_t perm,
+                         uint64_t unshared, Error **errp);
     /*
      * Format-specific information as QEMU's ImageInfoSpecific in JSON
      * form: {"type": "qcow2", "data": {"compat": "1.1", ...}} with QEMU's
@@ -447,6 +449,20 @@ BdrvChild *bdrv_open_child(const char *filename, QDict *options,
                            BlockDriverState *parent, BdrvChildRole role,
                            int flags, bool allow_none, Error **errp);
 /* Shorthand: open bs->file ("file" child) for a format driver */
+/*
+ * Permissions as QEMU's image locks name them (one lock byte each, in
+ * this order): what a user of a node does and may let others do.
+ */
+#define BLK_PERM_CONSISTENT_READ    0x1
+#define BLK_PERM_WRITE              0x2
+#define BLK_PERM_WRITE_UNCHANGED    0x4
+#define BLK_PERM_RESIZE             0x8
+#define BLK_PERM_ALL                0xf
+
+/* Ask @bs (see .bdrv_add_perm) for @perm, unsharing @unshared; 0 if moot */
+int bdrv_add_perm(BlockDriverState *bs, uint64_t perm, uint64_t unshared,
+                  Error **errp);
+
 int bdrv_open_file_child(const char *filename, QDict *options,
                          const char *bdref_key, BlockDriverState *parent,
                          Error **errp);
