@@ -72,6 +72,10 @@ static void usage(void)
            "(default is empty string)\n"
            "  -D, --description=TEXT    export a human-readable description\n"
            "\n"
+           "Exposing part of the image:\n"
+           "  -A, --allocation-depth    expose the allocation depth\n"
+           "  -B, --bitmap=NAME         expose a persistent dirty bitmap\n"
+           "\n"
            "General purpose options:\n"
            "  --fork                    fork off the server process and "
            "exit the parent\n"
@@ -106,8 +110,7 @@ static void usage(void)
            "      --image-opts          treat FILE as a full set of image "
            "options\n"
            "\n"
-           "Not supported: -o/--offset, -A/--allocation-depth, -B/--bitmap, "
-           "-L/--list,\n"
+           "Not supported: -o/--offset, -L/--list,\n"
            "--tls-creds, --tls-authz, -T/--trace, "
            "--selinux-label,\n"
            "-c/--connect, -d/--disconnect.\n",
@@ -346,6 +349,8 @@ int main(int argc, char **argv)
     QDict *opts = NULL;
     Error *err = NULL;
     const char *filename;
+    bool alloc_depth = false;
+    g_autoptr(GPtrArray) bitmaps = g_ptr_array_new();
     char *end;
     int c;
 
@@ -446,10 +451,10 @@ int main(int argc, char **argv)
             unsupported("-o/--offset");
             break;
         case 'A':
-            unsupported("-A/--allocation-depth");
+            alloc_depth = true;
             break;
         case 'B':
-            unsupported("-B/--bitmap");
+            g_ptr_array_add(bitmaps, optarg);
             break;
         case 'c':
             unsupported("-c/--connect");
@@ -564,6 +569,21 @@ int main(int argc, char **argv)
         }
     }
 
+    export = nbd_export_new(blk, export_name, description, readonly);
+    blk_unref(blk);
+    nbd_export_set_allocation_depth(export, alloc_depth);
+    /* Last -B first, as QEMU orders them */
+    for (guint i = bitmaps->len; i-- > 0;) {
+        if (nbd_export_add_bitmap(export, bitmaps->pdata[i], &err) < 0) {
+            /* QEMU's qemu-nbd prints no hint here */
+            error_report("%s", error_get_pretty(err));
+            error_free(err);
+            /* Closing the image stores its bitmaps back, not in use */
+            nbd_export_free(export);
+            exit(EXIT_FAILURE);
+        }
+    }
+
     if (sockpath) {
         listen_fd = listen_unix(sockpath);
     } else {
@@ -573,7 +593,7 @@ int main(int argc, char **argv)
         listen_fd = listen_tcp(bindto ? bindto : "0.0.0.0", port);
     }
     if (listen_fd < 0) {
-        blk_unref(blk);
+        nbd_export_free(export);
         exit(EXIT_FAILURE);
     }
 
@@ -605,10 +625,9 @@ int main(int argc, char **argv)
     }
 
     if (pid_file && !write_pid_file(pid_file)) {
+        nbd_export_free(export);
         exit(EXIT_FAILURE);
     }
-    export = nbd_export_new(blk, export_name, description, readonly);
-    blk_unref(blk);
     aio_set_fd_handler(qemu_get_aio_context(), listen_fd, accept_client,
                        NULL, NULL);
 
