@@ -126,7 +126,6 @@ int nbd_export_add_bitmap(NBDExport *exp, const char *name, Error **errp)
 {
     BlockDriverState *bs = blk_bs(exp->blk);
     BdrvDirtyBitmap *bm = NULL;
-    int i;
 
     /* The bitmap may live in any layer of the chain */
     while (bs) {
@@ -150,11 +149,7 @@ int nbd_export_add_bitmap(NBDExport *exp, const char *name, Error **errp)
                    name);
         return -EINVAL;
     }
-    for (i = 0; i < exp->nr_bitmaps; i++) {
-        if (exp->bitmaps[i] == bm) {
-            return 0;
-        }
-    }
+    /* A bitmap named twice is offered twice, as QEMU does */
     if (exp->nr_bitmaps == NBD_MAX_EXPORT_BITMAPS) {
         error_setg(errp, "Too many bitmaps (at most %d)",
                    NBD_MAX_EXPORT_BITMAPS);
@@ -546,6 +541,7 @@ static void nbd_meta_query(NBDExport *exp, bool list, const char *query,
     for (i = 0; i < exp->nr_bitmaps; i++) {
         if (!strcmp(bdrv_dirty_bitmap_name(exp->bitmaps[i]), query)) {
             meta->bitmaps[i] = true;
+            return;
         }
     }
 }
