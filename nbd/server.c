@@ -923,7 +923,8 @@ static int coroutine_fn nbd_co_base_extents(BlockDriverState *bs,
 
 /*
  * The layer that allocates [@offset, @offset + *@pnum): 1 for @bs, 2 for
- * its backing file and so on, 0 if none does; *@pnum is set to the extent
+ * its backing file and so on, 0 if none does; *@pnum is set to the extent.
+ * A backing file that ends before @offset allocates the rest.
  */
 static int coroutine_fn nbd_co_alloc_depth(BlockDriverState *bs,
                                            uint64_t offset, uint64_t bytes,
@@ -940,7 +941,11 @@ static int coroutine_fn nbd_co_alloc_depth(BlockDriverState *bs,
             return ret;
         }
         if (n <= 0) {
-            return -EIO;
+            /*
+             * Past the end of a shorter backing file: its zeroes count as
+             * allocated there (QEMU's rule)
+             */
+            return depth > 1 ? depth : -EIO;
         }
         *pnum = n;
         if (ret) {
