@@ -72,6 +72,11 @@ static void usage(void)
            "(default is empty string)\n"
            "  -D, --description=TEXT    export a human-readable description\n"
            "\n"
+           "Exposing part of the image:\n"
+           "  -o, --offset=OFFSET       offset into the image\n"
+           "  -A, --allocation-depth    expose the allocation depth\n"
+           "  -B, --bitmap=NAME         expose a persistent dirty bitmap\n"
+           "\n"
            "General purpose options:\n"
            "  --fork                    fork off the server process and "
            "exit the parent\n"
@@ -106,8 +111,7 @@ static void usage(void)
            "      --image-opts          treat FILE as a full set of image "
            "options\n"
            "\n"
-           "Not supported: -o/--offset, -A/--allocation-depth, -B/--bitmap, "
-           "-L/--list,\n"
+           "Not supported: -L/--list,\n"
            "--tls-creds, --tls-authz, -T/--trace, "
            "--selinux-label,\n"
            "-c/--connect, -d/--disconnect.\n",
@@ -289,6 +293,49 @@ static bool write_pid_file(const char *path)
     return true;
 }
 
+/*
+ * -o: a raw node with that offset on top of the opened image, which then
+ * replaces it in a new BlockBackend (as QEMU does)
+ */
+static BlockBackend *open_offset(BlockBackend *blk, uint64_t offset,
+                                 int flags)
+{
+    BlockDriverState *bs = blk_bs(blk);
+    BlockDriverState *raw;
+    g_autofree char *num = g_strdup_printf("%" PRIu64, offset);
+    QDict *opts;
+    Error *err = NULL;
+
+    if (offset > INT64_MAX) {
+        error_report("Parameter 'offset' expects a non-negative number "
+                     "below 2^64");
+        error_printf("Optional suffix k, M, G, T, P or E means kilo-, "
+                     "mega-, giga-, tera-, peta-\n"
+                     "and exabytes, respectively.\n");
+        exit(EXIT_FAILURE);
+    }
+    opts = qdict_new();
+    qdict_put_str(opts, "driver", "raw");
+    qdict_put_str(opts, "file", bdrv_get_node_name(bs));
+    qdict_put_str(opts, "offset", num);
+    /* The raw node takes the image over from the old BlockBackend */
+    bdrv_ref(bs);
+    blk_unref(blk);
+    raw = bdrv_open(NULL, NULL, opts, flags | BDRV_O_NO_SHARE, &err);
+    bdrv_unref(bs);
+    if (!raw) {
+        error_report_err(err);
+        exit(EXIT_FAILURE);
+    }
+    blk = blk_new_with_bs(raw, &err);
+    bdrv_unref(raw);
+    if (!blk) {
+        error_report_err(err);
+        exit(EXIT_FAILURE);
+    }
+    return blk;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -346,6 +393,9 @@ int main(int argc, char **argv)
     QDict *opts = NULL;
     Error *err = NULL;
     const char *filename;
+    bool alloc_depth = false;
+    uint64_t dev_offset = 0;
+    g_autoptr(GPtrArray) bitmaps = g_ptr_array_new();
     char *end;
     int c;
 
@@ -443,13 +493,16 @@ int main(int argc, char **argv)
             pid_file = optarg;
             break;
         case 'o':
-            unsupported("-o/--offset");
+            if (qemu_strtou64(optarg, NULL, 0, &dev_offset) < 0) {
+                error_report("Invalid offset '%s'", optarg);
+                exit(EXIT_FAILURE);
+            }
             break;
         case 'A':
-            unsupported("-A/--allocation-depth");
+            alloc_depth = true;
             break;
         case 'B':
-            unsupported("-B/--bitmap");
+            g_ptr_array_add(bitmaps, optarg);
             break;
         case 'c':
             unsupported("-c/--connect");
@@ -564,6 +617,25 @@ int main(int argc, char **argv)
         }
     }
 
+    if (dev_offset) {
+        blk = open_offset(blk, dev_offset, flags);
+        blk_set_enable_write_cache(blk, !writethrough);
+    }
+    export = nbd_export_new(blk, export_name, description, readonly);
+    blk_unref(blk);
+    nbd_export_set_allocation_depth(export, alloc_depth);
+    /* Last -B first, as QEMU orders them */
+    for (guint i = bitmaps->len; i-- > 0;) {
+        if (nbd_export_add_bitmap(export, bitmaps->pdata[i], &err) < 0) {
+            /* QEMU's qemu-nbd prints no hint here */
+            error_report("%s", error_get_pretty(err));
+            error_free(err);
+            /* Closing the image stores its bitmaps back, not in use */
+            nbd_export_free(export);
+            exit(EXIT_FAILURE);
+        }
+    }
+
     if (sockpath) {
         listen_fd = listen_unix(sockpath);
     } else {
@@ -573,7 +645,7 @@ int main(int argc, char **argv)
         listen_fd = listen_tcp(bindto ? bindto : "0.0.0.0", port);
     }
     if (listen_fd < 0) {
-        blk_unref(blk);
+        nbd_export_free(export);
         exit(EXIT_FAILURE);
     }
 
@@ -605,10 +677,9 @@ int main(int argc, char **argv)
     }
 
     if (pid_file && !write_pid_file(pid_file)) {
+        nbd_export_free(export);
         exit(EXIT_FAILURE);
     }
-    export = nbd_export_new(blk, export_name, description, readonly);
-    blk_unref(blk);
     aio_set_fd_handler(qemu_get_aio_context(), listen_fd, accept_client,
                        NULL, NULL);
 

@@ -17,7 +17,10 @@
 #include "block/nbd.h"
 #include "qemu/aio.h"
 #include "qemu/coroutine.h"
+#include "qemu/cutils.h"
 #include "qemu/error-report.h"
+#include "block/dirty-bitmap.h"
+#include "qapi/error.h"
 #include "sysemu/block-backend.h"
 
 /* Requests a client may have in flight before we stop reading */
@@ -32,8 +35,17 @@
 #define NBD_BUF_CACHE_MAX_SIZE  (2 * 1024 * 1024)
 /* Extents in one BLOCK_STATUS reply */
 #define NBD_MAX_EXTENTS         1024
-/* The one meta context we offer, and the id we give it */
-#define NBD_META_ID_BASE_ALLOCATION 1
+/*
+ * The meta contexts we offer and their ids (as QEMU numbers them): the
+ * exported bitmaps take ids from NBD_META_ID_DIRTY_BITMAP on, in order
+ */
+#define NBD_META_ID_BASE_ALLOCATION 0
+#define NBD_META_ID_ALLOCATION_DEPTH 1
+#define NBD_META_ID_DIRTY_BITMAP    2
+#define NBD_META_QEMU_DIRTY_BITMAP  "qemu:dirty-bitmap:"
+#define NBD_META_QEMU_ALLOC_DEPTH   "qemu:allocation-depth"
+/* At most this many bitmaps per export */
+#define NBD_MAX_EXPORT_BITMAPS      (NBD_MAX_META_CONTEXTS - 2)
 
 struct NBDExport {
     BlockBackend *blk;
@@ -41,7 +53,18 @@ struct NBDExport {
     char *description;
     bool readonly;
     int64_t size;
+    bool allocation_depth;      /* offer qemu:allocation-depth */
+    BdrvDirtyBitmap *bitmaps[NBD_MAX_EXPORT_BITMAPS];
+    int nr_bitmaps;
 };
+
+/* The contexts a client selected with NBD_OPT_SET_META_CONTEXT */
+typedef struct NBDMetaContexts {
+    bool base_allocation;
+    bool allocation_depth;
+    bool bitmaps[NBD_MAX_EXPORT_BITMAPS];
+    int count;
+} NBDMetaContexts;
 
 struct NBDClient {
     NBDExport *exp;
@@ -57,7 +80,7 @@ struct NBDClient {
 
     bool no_zeroes;
     bool structured_reply;
-    bool base_allocation;
+    NBDMetaContexts meta;
     int in_flight;
 
     void *buf_cache[NBD_BUF_CACHE_SLOTS];
@@ -92,6 +115,48 @@ NBDExport *nbd_export_new(BlockBackend *blk, const char *name,
         exp->size = 0;
     }
     return exp;
+}
+
+void nbd_export_set_allocation_depth(NBDExport *exp, bool on)
+{
+    exp->allocation_depth = on;
+}
+
+int nbd_export_add_bitmap(NBDExport *exp, const char *name, Error **errp)
+{
+    BlockDriverState *bs = blk_bs(exp->blk);
+    BdrvDirtyBitmap *bm = NULL;
+
+    /* The bitmap may live in any layer of the chain */
+    while (bs) {
+        bm = bdrv_find_dirty_bitmap(bs, name);
+        if (bm) {
+            break;
+        }
+        bs = bdrv_filter_or_cow_bs(bs);
+    }
+    if (!bm) {
+        error_setg(errp, "Bitmap '%s' is not found", name);
+        return -ENOENT;
+    }
+    if (!bdrv_dirty_bitmap_check(bm, BDRV_BITMAP_ALLOW_RO, errp)) {
+        return -EINVAL;
+    }
+    if (exp->readonly && !bdrv_is_read_only(bs) &&
+        bdrv_dirty_bitmap_enabled(bm)) {
+        error_setg(errp,
+                   "Enabled bitmap '%s' incompatible with readonly export",
+                   name);
+        return -EINVAL;
+    }
+    /* A bitmap named twice is offered twice, as QEMU does */
+    if (exp->nr_bitmaps == NBD_MAX_EXPORT_BITMAPS) {
+        error_setg(errp, "Too many bitmaps (at most %d)",
+                   NBD_MAX_EXPORT_BITMAPS);
+        return -E2BIG;
+    }
+    exp->bitmaps[exp->nr_bitmaps++] = bm;
+    return 0;
 }
 
 void nbd_export_free(NBDExport *exp)
@@ -420,17 +485,65 @@ static int coroutine_fn nbd_co_opt_info(NBDClient *client, uint32_t opt,
     return opt == NBD_OPT_GO;
 }
 
+/* One NBD_REP_META_CONTEXT reply; LIST gives every context id 0 */
 static int coroutine_fn nbd_co_send_meta_context(NBDClient *client,
-                                                 uint32_t opt)
+                                                 uint32_t opt,
+                                                 const char *ctx, uint32_t id)
 {
-    const char *ctx = NBD_META_BASE_ALLOCATION;
     size_t len = strlen(ctx);
-    uint8_t buf[4 + sizeof(NBD_META_BASE_ALLOCATION)];
-    uint32_t id = htobe32(NBD_META_ID_BASE_ALLOCATION);
+    g_autofree uint8_t *buf = g_malloc(4 + len);
+    uint32_t be_id = htobe32(opt == NBD_OPT_LIST_META_CONTEXT ? 0 : id);
 
-    memcpy(buf, &id, 4);
+    memcpy(buf, &be_id, 4);
     memcpy(buf + 4, ctx, len);
     return nbd_co_send_rep(client, opt, NBD_REP_META_CONTEXT, buf, 4 + len);
+}
+
+/*
+ * Mark in @meta what @query selects.  An empty name in a namespace (or in
+ * qemu:dirty-bitmap:) selects everything in it, for LIST only; unknown
+ * queries select nothing.
+ */
+static void nbd_meta_query(NBDExport *exp, bool list, const char *query,
+                           NBDMetaContexts *meta)
+{
+    int i;
+
+    if (strstart(query, NBD_META_NS_BASE ":", &query)) {
+        if ((list && !*query) || !strcmp(query, "allocation")) {
+            meta->base_allocation = true;
+        }
+        return;
+    }
+    if (!strstart(query, "qemu:", &query)) {
+        return;
+    }
+    if (!*query) {
+        if (list) {
+            meta->allocation_depth = exp->allocation_depth;
+            memset(meta->bitmaps, 1, exp->nr_bitmaps);
+        }
+        return;
+    }
+    if (!strcmp(query, "allocation-depth")) {
+        meta->allocation_depth = exp->allocation_depth;
+        return;
+    }
+    if (!strstart(query, "dirty-bitmap:", &query)) {
+        return;
+    }
+    if (!*query) {
+        if (list) {
+            memset(meta->bitmaps, 1, exp->nr_bitmaps);
+        }
+        return;
+    }
+    for (i = 0; i < exp->nr_bitmaps; i++) {
+        if (!strcmp(bdrv_dirty_bitmap_name(exp->bitmaps[i]), query)) {
+            meta->bitmaps[i] = true;
+            return;
+        }
+    }
 }
 
 /* NBD_OPT_LIST_META_CONTEXT / NBD_OPT_SET_META_CONTEXT */
@@ -438,25 +551,34 @@ static int coroutine_fn nbd_co_opt_meta(NBDClient *client, uint32_t opt,
                                         NBDOptData *d)
 {
     g_autofree char *name = opt_get_string(d);
-    bool set = opt == NBD_OPT_SET_META_CONTEXT;
-    bool match = false;
+    bool list = opt == NBD_OPT_LIST_META_CONTEXT;
+    NBDMetaContexts meta = { 0 };
+    NBDExport *exp;
     uint32_t n;
+    int i;
 
     if (!client->structured_reply) {
         return nbd_co_send_rep_err(client, opt, NBD_REP_ERR_INVALID,
                                    "structured replies not negotiated");
     }
+    if (!list) {
+        /* A new SET replaces the old selection, even if it fails */
+        client->meta = (NBDMetaContexts) { 0 };
+    }
     n = opt_get32(d);
-    if (d->bad || n > NBD_MAX_META_CONTEXTS) {
+    if (d->bad) {
         return nbd_co_send_rep_err(client, opt, NBD_REP_ERR_INVALID,
                                    "malformed meta context request");
     }
-    if (!nbd_find_export(client, name)) {
+    exp = nbd_find_export(client, name);
+    if (!exp) {
         return nbd_co_send_rep_err(client, opt, NBD_REP_ERR_UNKNOWN,
                                    "export not found");
     }
-    if (n == 0 && !set) {
-        match = true;
+    if (n == 0 && list) {
+        meta.base_allocation = true;
+        meta.allocation_depth = exp->allocation_depth;
+        memset(meta.bitmaps, 1, exp->nr_bitmaps);
     }
     while (n--) {
         g_autofree char *query = opt_get_string(d);
@@ -465,20 +587,42 @@ static int coroutine_fn nbd_co_opt_meta(NBDClient *client, uint32_t opt,
             return nbd_co_send_rep_err(client, opt, NBD_REP_ERR_INVALID,
                                        "malformed meta context query");
         }
-        if (!strcmp(query, NBD_META_BASE_ALLOCATION) ||
-            (!set && !strcmp(query, NBD_META_NS_BASE ":"))) {
-            match = true;
-        }
+        nbd_meta_query(exp, list, query, &meta);
     }
     if (d->left) {
         return nbd_co_send_rep_err(client, opt, NBD_REP_ERR_INVALID,
                                    "trailing data in meta context request");
     }
-    if (set) {
-        client->base_allocation = match;
+    if (meta.base_allocation) {
+        if (nbd_co_send_meta_context(client, opt, NBD_META_BASE_ALLOCATION,
+                                     NBD_META_ID_BASE_ALLOCATION) < 0) {
+            return -EIO;
+        }
+        meta.count++;
     }
-    if (match && nbd_co_send_meta_context(client, opt) < 0) {
-        return -EIO;
+    if (meta.allocation_depth) {
+        if (nbd_co_send_meta_context(client, opt, NBD_META_QEMU_ALLOC_DEPTH,
+                                     NBD_META_ID_ALLOCATION_DEPTH) < 0) {
+            return -EIO;
+        }
+        meta.count++;
+    }
+    for (i = 0; i < exp->nr_bitmaps; i++) {
+        g_autofree char *ctx = NULL;
+
+        if (!meta.bitmaps[i]) {
+            continue;
+        }
+        ctx = g_strconcat(NBD_META_QEMU_DIRTY_BITMAP,
+                          bdrv_dirty_bitmap_name(exp->bitmaps[i]), NULL);
+        if (nbd_co_send_meta_context(client, opt, ctx,
+                                     NBD_META_ID_DIRTY_BITMAP + i) < 0) {
+            return -EIO;
+        }
+        meta.count++;
+    }
+    if (!list) {
+        client->meta = meta;
     }
     return nbd_co_send_rep(client, opt, NBD_REP_ACK, NULL, 0);
 }
@@ -727,23 +871,38 @@ static uint32_t nbd_status_flags(int ret)
            (ret & BDRV_BLOCK_ZERO ? NBD_STATE_ZERO : 0);
 }
 
-/* BLOCK_STATUS for base:allocation: collects extents and sends them */
-static int coroutine_fn nbd_co_block_status(NBDClient *client,
-                                            NBDRequest *req)
-{
-    BlockDriverState *bs = blk_bs(client->exp->blk);
-    int max = req->flags & NBD_CMD_FLAG_REQ_ONE ? 1 : NBD_MAX_EXTENTS;
-    g_autofree NBDExtent *ext = g_new(NBDExtent, max);
-    NBDStructuredMeta meta = {
-        .context_id = htobe32(NBD_META_ID_BASE_ALLOCATION),
-    };
-    uint64_t offset = req->offset;
-    uint64_t end = req->offset + req->length;
-    int n = 0;
+/* Extents collected for one BLOCK_STATUS chunk, in host order */
+typedef struct NBDExtentList {
+    NBDExtent *ext;
+    int count;
+    int max;
+} NBDExtentList;
 
+/* Append an extent, merging it with the last one; false when full */
+static bool nbd_extent_add(NBDExtentList *l, uint64_t length, uint32_t flags)
+{
+    while (length) {
+        uint32_t len = MIN(length, UINT32_MAX);
+
+        if (l->count > 0 && l->ext[l->count - 1].flags == flags &&
+            (uint64_t)l->ext[l->count - 1].length + len <= UINT32_MAX) {
+            l->ext[l->count - 1].length += len;
+        } else if (l->count == l->max) {
+            return false;
+        } else {
+            l->ext[l->count++] = (NBDExtent) { .length = len, .flags = flags };
+        }
+        length -= len;
+    }
+    return true;
+}
+
+static int coroutine_fn nbd_co_base_extents(BlockDriverState *bs,
+                                            uint64_t offset, uint64_t end,
+                                            NBDExtentList *l)
+{
     while (offset < end) {
         int64_t pnum;
-        uint32_t flags;
         int ret;
 
         ret = bdrv_co_block_status_above(bs, NULL, offset, end - offset,
@@ -754,27 +913,159 @@ static int coroutine_fn nbd_co_block_status(NBDClient *client,
         if (pnum <= 0) {
             break;
         }
-        flags = nbd_status_flags(ret);
-        if (n > 0 && be32toh(ext[n - 1].flags) == flags) {
-            ext[n - 1].length = htobe32(be32toh(ext[n - 1].length) + pnum);
-        } else if (n == max) {
+        if (!nbd_extent_add(l, pnum, nbd_status_flags(ret))) {
             break;
-        } else {
-            ext[n].length = htobe32(pnum);
-            ext[n].flags = htobe32(flags);
-            n++;
         }
         offset += pnum;
     }
-    if (n == 0) {
-        return -EIO;
-    }
-    qemu_co_mutex_lock(&client->send_lock);
-    nbd_co_send_chunk(client, req->cookie, NBD_REPLY_FLAG_DONE,
-                      NBD_REPLY_TYPE_BLOCK_STATUS, &meta, sizeof(meta),
-                      ext, n * sizeof(NBDExtent));
-    qemu_co_mutex_unlock(&client->send_lock);
     return 0;
+}
+
+/*
+ * The layer that allocates [@offset, @offset + *@pnum): 1 for @bs, 2 for
+ * its backing file and so on, 0 if none does; *@pnum is set to the extent.
+ * A backing file that ends before @offset allocates the rest.
+ */
+static int coroutine_fn nbd_co_alloc_depth(BlockDriverState *bs,
+                                           uint64_t offset, uint64_t bytes,
+                                           int64_t *pnum)
+{
+    int depth = 1;
+
+    *pnum = bytes;
+    for (; bs; bs = bdrv_filter_or_cow_bs(bs), depth++) {
+        int64_t n;
+        int ret = bdrv_co_is_allocated(bs, offset, *pnum, &n);
+
+        if (ret < 0) {
+            return ret;
+        }
+        if (n <= 0) {
+            /*
+             * Past the end of a shorter backing file: its zeroes count as
+             * allocated there (QEMU's rule)
+             */
+            return depth > 1 ? depth : -EIO;
+        }
+        *pnum = n;
+        if (ret) {
+            return depth;
+        }
+    }
+    return 0;
+}
+
+static int coroutine_fn nbd_co_depth_extents(BlockDriverState *bs,
+                                             uint64_t offset, uint64_t end,
+                                             NBDExtentList *l)
+{
+    while (offset < end) {
+        int64_t pnum;
+        int ret = nbd_co_alloc_depth(bs, offset, end - offset, &pnum);
+
+        if (ret < 0) {
+            return ret;
+        }
+        if (!nbd_extent_add(l, pnum, ret)) {
+            break;
+        }
+        offset += pnum;
+    }
+    return 0;
+}
+
+static void nbd_bitmap_extents(BdrvDirtyBitmap *bm, uint64_t offset,
+                               uint64_t end, NBDExtentList *l)
+{
+    int64_t start = offset;
+
+    for (;;) {
+        int64_t dirty = start, bytes;
+
+        if (!bdrv_dirty_bitmap_next_dirty_area(bm, end, &dirty, &bytes)) {
+            break;
+        }
+        if (!nbd_extent_add(l, dirty - start, 0) ||
+            !nbd_extent_add(l, bytes, NBD_STATE_DIRTY)) {
+            return;
+        }
+        start = dirty + bytes;
+    }
+    nbd_extent_add(l, end - start, 0);
+}
+
+/* One BLOCK_STATUS chunk for @id, DONE if @last; called under send_lock */
+static int coroutine_fn nbd_co_send_extents(NBDClient *client,
+                                            NBDRequest *req, uint32_t id,
+                                            NBDExtentList *l, bool last)
+{
+    NBDStructuredMeta meta = { .context_id = htobe32(id) };
+    int i;
+
+    for (i = 0; i < l->count; i++) {
+        l->ext[i].length = htobe32(l->ext[i].length);
+        l->ext[i].flags = htobe32(l->ext[i].flags);
+    }
+    return nbd_co_send_chunk(client, req->cookie,
+                             last ? NBD_REPLY_FLAG_DONE : 0,
+                             NBD_REPLY_TYPE_BLOCK_STATUS, &meta, sizeof(meta),
+                             l->ext, l->count * sizeof(NBDExtent));
+}
+
+/*
+ * BLOCK_STATUS: one chunk per selected context, in the order the contexts
+ * were announced.  The extents are all collected first, so that an error
+ * is reported before any chunk went out.
+ */
+static int coroutine_fn nbd_co_block_status(NBDClient *client,
+                                            NBDRequest *req)
+{
+    NBDExport *exp = client->exp;
+    NBDMetaContexts *meta = &client->meta;
+    BlockDriverState *bs = blk_bs(exp->blk);
+    int max = req->flags & NBD_CMD_FLAG_REQ_ONE ? 1 : NBD_MAX_EXTENTS;
+    uint64_t end = req->offset + req->length;
+    NBDExtentList lists[2 + NBD_MAX_EXPORT_BITMAPS];
+    uint32_t ids[2 + NBD_MAX_EXPORT_BITMAPS];
+    int n = 0, i, ret = 0;
+
+    if (meta->base_allocation) {
+        ids[n] = NBD_META_ID_BASE_ALLOCATION;
+        lists[n] = (NBDExtentList) { .ext = g_new(NBDExtent, max),
+                                     .max = max };
+        ret = nbd_co_base_extents(bs, req->offset, end, &lists[n++]);
+    }
+    if (ret == 0 && meta->allocation_depth) {
+        ids[n] = NBD_META_ID_ALLOCATION_DEPTH;
+        lists[n] = (NBDExtentList) { .ext = g_new(NBDExtent, max),
+                                     .max = max };
+        ret = nbd_co_depth_extents(bs, req->offset, end, &lists[n++]);
+    }
+    for (i = 0; ret == 0 && i < exp->nr_bitmaps; i++) {
+        if (!meta->bitmaps[i]) {
+            continue;
+        }
+        ids[n] = NBD_META_ID_DIRTY_BITMAP + i;
+        lists[n] = (NBDExtentList) { .ext = g_new(NBDExtent, max),
+                                     .max = max };
+        nbd_bitmap_extents(exp->bitmaps[i], req->offset, end, &lists[n++]);
+    }
+    for (i = 0; ret == 0 && i < n; i++) {
+        if (lists[i].count == 0) {
+            ret = -EIO;
+        }
+    }
+    if (ret == 0) {
+        qemu_co_mutex_lock(&client->send_lock);
+        for (i = 0; i < n; i++) {
+            nbd_co_send_extents(client, req, ids[i], &lists[i], i == n - 1);
+        }
+        qemu_co_mutex_unlock(&client->send_lock);
+    }
+    for (i = 0; i < n; i++) {
+        g_free(lists[i].ext);
+    }
+    return ret;
 }
 
 /* Run @req against the export; a negative errno to report, else 0 */
@@ -916,7 +1207,7 @@ static int nbd_check_request(NBDClient *client, NBDRequest *req)
     case NBD_CMD_CACHE:
         break;
     case NBD_CMD_BLOCK_STATUS:
-        if (!client->base_allocation || req->length == 0) {
+        if (!client->meta.count || req->length == 0) {
             return EINVAL;
         }
         allowed = NBD_CMD_FLAG_REQ_ONE;

@@ -145,6 +145,8 @@
 /* base:allocation status flags */
 #define NBD_STATE_HOLE                  (1 << 0)
 #define NBD_STATE_ZERO                  (1 << 1)
+/* qemu:dirty-bitmap:NAME status flag */
+#define NBD_STATE_DIRTY                 (1 << 0)
 
 /* Limits */
 #define NBD_MAX_STRING_SIZE     4096            /* names, descriptions */
@@ -286,6 +288,17 @@ typedef struct NBDClient NBDClient;
 NBDExport *nbd_export_new(BlockBackend *blk, const char *name,
                           const char *description, bool readonly);
 void nbd_export_free(NBDExport *exp);
+
+/* Offer the "qemu:allocation-depth" meta context */
+void nbd_export_set_allocation_depth(NBDExport *exp, bool on);
+
+/*
+ * Offer the dirty bitmap @name (searched for down the backing chain) as
+ * the "qemu:dirty-bitmap:@name" meta context; 0, or -errno with QEMU's
+ * message in @errp
+ */
+typedef struct Error Error;
+int nbd_export_add_bitmap(NBDExport *exp, const char *name, Error **errp);
 
 /* Called from the event loop once a client is gone and its fd closed */
 typedef void NBDClientCloseFunc(NBDClient *client, void *opaque);
