@@ -105,23 +105,6 @@ static void amend_progress(BlockDriverState *bs, AmendProgress *p,
 
 /* Header rewrite */
 
-static bool add_ext(uint8_t *buf, size_t size, size_t *pos, uint32_t magic,
-                    const void *data, uint32_t len)
-{
-    size_t need = 8 + ROUND_UP((size_t)len, 8);
-
-    if (*pos > size || need > size - *pos) {
-        return false;
-    }
-    qcow2_st32(buf + *pos, magic);
-    qcow2_st32(buf + *pos + 4, len);
-    if (len) {
-        memcpy(buf + *pos + 8, data, len);
-    }
-    *pos += need;
-    return true;
-}
-
 /*
  * Write the whole header cluster from the in-memory state: the fixed
  * header for s->qcow_version, then the backing format, the data file
@@ -160,13 +143,14 @@ static int coroutine_fn amend_write_header(BlockDriverState *bs)
     }
 
     if (s->image_backing_format &&
-        !add_ext(buf, size, &pos, QCOW2_EXT_MAGIC_BACKING_FORMAT,
-                 s->image_backing_format, strlen(s->image_backing_format))) {
+        !qcow2_put_header_ext(buf, size, &pos, QCOW2_EXT_MAGIC_BACKING_FORMAT,
+                              s->image_backing_format,
+                              strlen(s->image_backing_format))) {
         return -ENOSPC;
     }
     if (s->image_data_file &&
-        !add_ext(buf, size, &pos, QCOW2_EXT_MAGIC_DATA_FILE,
-                 s->image_data_file, strlen(s->image_data_file))) {
+        !qcow2_put_header_ext(buf, size, &pos, QCOW2_EXT_MAGIC_DATA_FILE,
+                              s->image_data_file, strlen(s->image_data_file))) {
         return -ENOSPC;
     }
     /* As at creation: no feature names in small header clusters */
@@ -183,8 +167,9 @@ static int coroutine_fn amend_write_header(BlockDriverState *bs)
             memcpy(e + 2, qcow2_known_features[i].name,
                    strlen(qcow2_known_features[i].name));
         }
-        if (!add_ext(buf, size, &pos, QCOW2_EXT_MAGIC_FEATURE_TABLE,
-                     table, len)) {
+        if (!qcow2_put_header_ext(buf, size, &pos,
+                                  QCOW2_EXT_MAGIC_FEATURE_TABLE,
+                                  table, len)) {
             return -ENOSPC;
         }
     }
@@ -194,17 +179,18 @@ static int coroutine_fn amend_write_header(BlockDriverState *bs)
         qcow2_st32(bm, s->nb_bitmaps);
         qcow2_st64(bm + 8, s->bitmap_directory_size);
         qcow2_st64(bm + 16, s->bitmap_directory_offset);
-        if (!add_ext(buf, size, &pos, QCOW2_EXT_MAGIC_BITMAPS, bm,
-                     sizeof(bm))) {
+        if (!qcow2_put_header_ext(buf, size, &pos, QCOW2_EXT_MAGIC_BITMAPS, bm,
+                                  sizeof(bm))) {
             return -ENOSPC;
         }
     }
     QLIST_FOREACH(ext, &s->unknown_header_ext, next) {
-        if (!add_ext(buf, size, &pos, ext->magic, ext->data, ext->len)) {
+        if (!qcow2_put_header_ext(buf, size, &pos, ext->magic, ext->data,
+                                  ext->len)) {
             return -ENOSPC;
         }
     }
-    if (!add_ext(buf, size, &pos, QCOW2_EXT_MAGIC_END, NULL, 0)) {
+    if (!qcow2_put_header_ext(buf, size, &pos, QCOW2_EXT_MAGIC_END, NULL, 0)) {
         return -ENOSPC;
     }
     if (s->image_backing_file) {

@@ -13,24 +13,6 @@
 /* The header field holds the name's length; QEMU limits it further */
 #define QCOW2_MAX_BACKING_FILE_NAME 1023
 
-/* Append one extension at *pos of @buf (@size bytes); false if full */
-static bool put_ext(uint8_t *buf, size_t size, size_t *pos, uint32_t magic,
-                    const void *data, uint32_t len)
-{
-    size_t need = 8 + ROUND_UP((size_t)len, 8);
-
-    if (*pos > size || need > size - *pos) {
-        return false;
-    }
-    qcow2_st32(buf + *pos, magic);
-    qcow2_st32(buf + *pos + 4, len);
-    if (len) {
-        memcpy(buf + *pos + 8, data, len);
-    }
-    *pos += need;
-    return true;
-}
-
 /*
  * Build in @out the header cluster @in with a new backing file name and
  * format.  The backing format extension comes first, the other
@@ -54,8 +36,8 @@ static int rebuild_header(BDRVQcow2State *s, const uint8_t *in, uint8_t *out,
     memcpy(out, in, hdr_len);
 
     if (backing_fmt &&
-        !put_ext(out, size, &pos, QCOW2_EXT_MAGIC_BACKING_FORMAT,
-                 backing_fmt, strlen(backing_fmt))) {
+        !qcow2_put_header_ext(out, size, &pos, QCOW2_EXT_MAGIC_BACKING_FORMAT,
+                              backing_fmt, strlen(backing_fmt))) {
         return -ENOSPC;
     }
     /* Open has validated the extensions already */
@@ -67,12 +49,13 @@ static int rebuild_header(BDRVQcow2State *s, const uint8_t *in, uint8_t *out,
             break;
         }
         if (magic != QCOW2_EXT_MAGIC_BACKING_FORMAT &&
-            !put_ext(out, size, &pos, magic, in + in_pos + 8, len)) {
+            !qcow2_put_header_ext(out, size, &pos, magic, in + in_pos + 8,
+                                  len)) {
             return -ENOSPC;
         }
         in_pos += 8 + ROUND_UP((size_t)len, 8);
     }
-    if (!put_ext(out, size, &pos, QCOW2_EXT_MAGIC_END, NULL, 0)) {
+    if (!qcow2_put_header_ext(out, size, &pos, QCOW2_EXT_MAGIC_END, NULL, 0)) {
         return -ENOSPC;
     }
 

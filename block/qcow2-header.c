@@ -76,6 +76,23 @@ static int coroutine_mixed_fn qcow2_mark_corrupt(BlockDriverState *bs)
     return qcow2_write_incompat(bs, s->incompatible_features);
 }
 
+bool qcow2_put_header_ext(uint8_t *buf, size_t size, size_t *pos,
+                          uint32_t magic, const void *data, uint32_t len)
+{
+    size_t need = 8 + ROUND_UP((size_t)len, 8);
+
+    if (*pos > size || need > size - *pos) {
+        return false;
+    }
+    qcow2_st32(buf + *pos, magic);
+    qcow2_st32(buf + *pos + 4, len);
+    if (len) {
+        memcpy(buf + *pos + 8, data, len);
+    }
+    *pos += need;
+    return true;
+}
+
 void coroutine_mixed_fn qcow2_signal_corruption(BlockDriverState *bs,
                                                 bool fatal, int64_t offset,
                                                 int64_t size,

@@ -3007,24 +3007,6 @@ static QemuOptsList qcow2_create_opts = {
     },
 };
 
-/* Append one header extension at *pos of @buf (size @size) */
-static bool put_extension(uint8_t *buf, size_t size, size_t *pos,
-                          uint32_t magic, const void *data, uint32_t len)
-{
-    size_t need = 8 + ROUND_UP(len, 8);
-
-    if (*pos + need > size) {
-        return false;
-    }
-    qcow2_st32(buf + *pos, magic);
-    qcow2_st32(buf + *pos + 4, len);
-    if (len) {
-        memcpy(buf + *pos + 8, data, len);
-    }
-    *pos += need;
-    return true;
-}
-
 /*
  * Build the header cluster of a new image: header, extensions (backing
  * format, feature names, end) and the backing file name, in the order
@@ -3069,13 +3051,13 @@ static bool build_header_cluster(uint8_t *buf, int cluster_bits,
     }
 
     if (backing_file && backing_fmt &&
-        !put_extension(buf, size, &pos, QCOW2_EXT_MAGIC_BACKING_FORMAT,
-                       backing_fmt, strlen(backing_fmt))) {
+        !qcow2_put_header_ext(buf, size, &pos, QCOW2_EXT_MAGIC_BACKING_FORMAT,
+                              backing_fmt, strlen(backing_fmt))) {
         return false;
     }
     if (data_file &&
-        !put_extension(buf, size, &pos, QCOW2_EXT_MAGIC_DATA_FILE,
-                       data_file, strlen(data_file))) {
+        !qcow2_put_header_ext(buf, size, &pos, QCOW2_EXT_MAGIC_DATA_FILE,
+                              data_file, strlen(data_file))) {
         return false;
     }
     /* QEMU leaves the feature names out of small header clusters */
@@ -3093,12 +3075,13 @@ static bool build_header_cluster(uint8_t *buf, int cluster_bits,
             memcpy(e + 2, qcow2_known_features[i].name,
                    strlen(qcow2_known_features[i].name));
         }
-        if (!put_extension(buf, size, &pos, QCOW2_EXT_MAGIC_FEATURE_TABLE,
-                           table, sizeof(table))) {
+        if (!qcow2_put_header_ext(buf, size, &pos,
+                                  QCOW2_EXT_MAGIC_FEATURE_TABLE,
+                                  table, sizeof(table))) {
             return false;
         }
     }
-    if (!put_extension(buf, size, &pos, QCOW2_EXT_MAGIC_END, NULL, 0)) {
+    if (!qcow2_put_header_ext(buf, size, &pos, QCOW2_EXT_MAGIC_END, NULL, 0)) {
         return false;
     }
     if (backing_file) {

@@ -481,6 +481,13 @@ int coroutine_fn qcow2_write_incompat(BlockDriverState *bs, uint64_t value);
 /* Set the dirty bit (lazy refcounts) before the first unflushed update */
 int coroutine_fn qcow2_mark_dirty(BlockDriverState *bs);
 /*
+ * Append one header extension (magic, length, @len bytes of @data padded
+ * to 8) at *pos of the header cluster @buf of @size bytes and advance
+ * *pos; false, with nothing written, if it does not fit.
+ */
+bool qcow2_put_header_ext(uint8_t *buf, size_t size, size_t *pos,
+                          uint32_t magic, const void *data, uint32_t len);
+/*
  * Report corruption once.  @fatal (on a writable image) sets the corrupt
  * bit and stops all further I/O; otherwise only the message is printed.
  */
