@@ -147,7 +147,10 @@ void bdrv_iterate_format(void (*fn)(void *opaque, const char *name),
     }
     qsort(names->pdata, names->len, sizeof(gpointer), compare_names);
     for (i = 0; i < names->len; i++) {
-        fn(opaque, names->pdata[i]);
+        /* Several drivers may share a name (nbd, nbd+unix): list it once */
+        if (i == 0 || strcmp(names->pdata[i], names->pdata[i - 1])) {
+            fn(opaque, names->pdata[i]);
+        }
     }
 }
 
