@@ -221,24 +221,6 @@ static int coroutine_fn amend_update_header(BlockDriverState *bs,
     return ret;
 }
 
-/* Write out both caches and drop their entries (direct I/O follows) */
-static int coroutine_fn amend_empty_caches(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-    int ret;
-
-    ret = qcow2_cache_flush(bs, s->l2_table_cache);
-    if (ret >= 0) {
-        ret = qcow2_cache_flush(bs, s->refcount_block_cache);
-    }
-    if (ret < 0) {
-        return ret;
-    }
-    qcow2_cache_empty(s->l2_table_cache);
-    qcow2_cache_empty(s->refcount_block_cache);
-    return 0;
-}
-
 /* Zero clusters into data clusters (for v2) */
 
 /*
@@ -374,7 +356,7 @@ static int coroutine_fn expand_zero_clusters(BlockDriverState *bs,
         total += s->snapshots[i].l1_size;
     }
 
-    ret = amend_empty_caches(bs);
+    ret = qcow2_co_empty_caches(bs);
     if (ret < 0) {
         return ret;
     }

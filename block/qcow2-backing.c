@@ -117,24 +117,6 @@ int coroutine_fn qcow2_co_change_backing_file(BlockDriverState *bs,
     return 0;
 }
 
-/* Write the dirty L2 tables and refcount blocks, then drop all entries */
-static int coroutine_fn empty_caches(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-    int ret;
-
-    ret = qcow2_cache_flush(bs, s->l2_table_cache);
-    if (ret >= 0) {
-        ret = qcow2_cache_flush(bs, s->refcount_block_cache);
-    }
-    if (ret < 0) {
-        return ret;
-    }
-    qcow2_cache_empty(s->l2_table_cache);
-    qcow2_cache_empty(s->refcount_block_cache);
-    return 0;
-}
-
 /* The layout an emptied image gets: does the image have it already? */
 static bool has_empty_layout(BDRVQcow2State *s)
 {
@@ -247,7 +229,7 @@ static int coroutine_fn make_completely_empty(BlockDriverState *bs,
     uint8_t fields[20];
     int ret;
 
-    ret = empty_caches(bs);
+    ret = qcow2_co_empty_caches(bs);
     if (ret < 0) {
         return ret;
     }

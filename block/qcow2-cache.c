@@ -465,3 +465,20 @@ void qcow2_cache_entry_mark_dirty(Qcow2Cache *c, void *table)
     assert(c->offsets[i] != 0);
     c->entries[i].dirty = true;
 }
+
+int coroutine_fn qcow2_co_empty_caches(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    ret = qcow2_cache_flush(bs, s->l2_table_cache);
+    if (ret >= 0) {
+        ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    qcow2_cache_empty(s->l2_table_cache);
+    qcow2_cache_empty(s->refcount_block_cache);
+    return 0;
+}

@@ -757,6 +757,11 @@ void qcow2_cache_discard(Qcow2Cache *c, uint64_t offset);
 /* Drop every clean entry (the caller flushed first) */
 void qcow2_cache_empty(Qcow2Cache *c);
 /*
+ * Write the dirty L2 tables and refcount blocks, then drop every entry of
+ * both caches (before metadata is rewritten behind them)
+ */
+int coroutine_fn qcow2_co_empty_caches(BlockDriverState *bs);
+/*
  * Drop the clean entries nobody used since the previous call, and give
  * their memory back (the cache-clean-interval timer)
  */
